@@ -1,0 +1,165 @@
+"""RFC 9457 problem details for every error the API returns.
+
+DRF's exceptions, Django's 404/500 handlers and our own refusals all end here, so a
+client sees one error shape: `type`, `title`, `status`, `detail`, `instance`, a
+machine-readable `code`, and for validation an `errors` list of {field, code, message}.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ProblemJSONRenderer(JSONRenderer):
+    media_type = PROBLEM_CONTENT_TYPE
+    format = "problem+json"
+
+
+def flatten_errors(detail: Any, prefix: str | None = None) -> list[dict[str, Any]]:
+    """Turn DRF's nested error detail into a flat list of {field, code, message}.
+
+    Nested fields are joined with dots and list items with their index
+    (`agencies.0.role`); errors that belong to no field have `field: null`.
+    """
+    if isinstance(detail, dict):
+        out: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            name = None if key in ("non_field_errors", "__all__") else str(key)
+            path = ".".join(p for p in (prefix, name) if p) or None
+            out.extend(flatten_errors(value, path))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, item in enumerate(detail):
+            if isinstance(item, dict | list):
+                path = f"{prefix}.{index}" if prefix else str(index)
+                out.extend(flatten_errors(item, path))
+            else:
+                out.extend(flatten_errors(item, prefix))
+        return out
+    return [
+        {
+            "field": prefix,
+            "code": getattr(detail, "code", None) or "invalid",
+            "message": str(detail),
+        }
+    ]
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    instance: str | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail or HTTPStatus(status).description or HTTPStatus(status).phrase,
+    }
+    if instance:
+        body["instance"] = instance
+    body["code"] = code or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: every APIException becomes a problem document."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a real bug: let Django's 500 handler answer (also as a problem)
+
+    request = context.get("request")
+    instance = request.get_full_path() if request is not None else None
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = flatten_errors(exc.detail)
+        fields = sorted({e["field"] for e in errors if e["field"]})
+        detail = getattr(exc, "problem_detail", None) or (
+            "Invalid value for: " + ", ".join(fields) if fields else "The request is invalid."
+        )
+        body = problem(
+            exc.status_code,
+            detail,
+            code=getattr(exc, "problem_code", None) or "invalid",
+            errors=errors,
+            instance=instance,
+        )
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        codes = exc.get_codes()
+        body = problem(
+            exc.status_code,
+            str(detail) if detail else None,
+            code=codes if isinstance(codes, str) else None,
+            instance=instance,
+        )
+    set_rollback()
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+class QueryParameterError(exceptions.ValidationError):
+    """A 400 for query parameters; `errors` names each offending parameter."""
+
+    problem_code = "invalid_query"
+
+    def __init__(self, errors: dict[str, Any], detail: str | None = None) -> None:
+        super().__init__(errors)
+        self.problem_detail = detail
+
+
+def _json_problem(request: HttpRequest, status: int, detail: str | None = None) -> JsonResponse:
+    return JsonResponse(
+        problem(status, detail, instance=request.get_full_path()),
+        status=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_problem(request, 400)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_problem(request, 403)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_problem(request, 404, "No resource exists at this URL.")
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    return _json_problem(request, 500, "The server failed to answer; the error has been logged.")
+
+
+def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Catch-all at the end of each API version, so unknown URLs answer JSON even with DEBUG on."""
+    return handler404(request)

@@ -1,0 +1,91 @@
+"""Serializer fields and the base serializer shared by every API version."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import SkipField
+
+from api.language import ALL_LANGUAGES, DEFAULT_LANGUAGE
+from workplan.models.base import SUPPORTED_LANGUAGES, translated
+
+
+def request_language(context: dict[str, Any]) -> str:
+    return context.get("language", DEFAULT_LANGUAGE)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class TranslatedField(serializers.Field):
+    """Text in the negotiated language (English with `?lang=all`), from `<base>_en`/`<base>_es`."""
+
+    def __init__(self, base: str, **kwargs: Any) -> None:
+        self.base = base
+        kwargs.update(source="*", read_only=True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        language = request_language(self.context)
+        return translated(
+            value, self.base, DEFAULT_LANGUAGE if language == ALL_LANGUAGES else language
+        )
+
+
+TRANSLATIONS_SCHEMA = {
+    "type": "object",
+    "description": (
+        "The object's text in every language, keyed by BCP 47 language tag. "
+        "Present only when the request asks for `lang=all`."
+    ),
+    "properties": {
+        lang: {"type": "object", "additionalProperties": {"type": "string"}}
+        for lang in SUPPORTED_LANGUAGES
+    },
+    "required": list(SUPPORTED_LANGUAGES),
+}
+
+
+@extend_schema_field(TRANSLATIONS_SCHEMA)
+class TranslationsField(serializers.Field):
+    """`{"en": {...}, "es": {...}}` with every translated field; only with `?lang=all`."""
+
+    def __init__(self, *bases: str, **kwargs: Any) -> None:
+        self.bases = bases
+        kwargs.update(source="*", read_only=True)
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance: Any) -> Any:
+        if request_language(self.context) != ALL_LANGUAGES:
+            raise SkipField
+        return super().get_attribute(instance)
+
+    def to_representation(self, value: Any) -> dict[str, dict[str, str]]:
+        return {
+            lang: {base: getattr(value, f"{base}_{lang}") for base in self.bases}
+            for lang in SUPPORTED_LANGUAGES
+        }
+
+
+class CodedValueField(serializers.ChoiceField):
+    """A codelist value as its code; the schema lists the codes and their names."""
+
+    def __init__(self, choices: Any, codelist: str, **kwargs: Any) -> None:
+        names = "; ".join(f"`{code}` {label}" for code, label in choices)
+        kwargs.setdefault("help_text", f"{codelist} code: {names}.")
+        super().__init__(choices=choices, **kwargs)
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    """Base read serializer: every field is read-only; supports `fields=` selection."""
+
+    def __init__(self, *args: Any, fields: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if fields:
+            for name in set(self.fields) - set(fields):
+                self.fields.pop(name)
+
+    def get_extra_kwargs(self) -> dict[str, Any]:
+        extra = super().get_extra_kwargs()
+        for name in self.Meta.fields:
+            extra.setdefault(name, {})["read_only"] = True
+        return extra

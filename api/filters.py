@@ -1,0 +1,221 @@
+"""FilterSets shared by every API version.
+
+Every value a client sends is checked: an unknown code, acronym, country or status
+is a 400 that names the parameter, never an empty result that looks like "nothing".
+"""
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import Model, Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from api.errors import QueryParameterError
+from workplan.choices import ActivityStatus, country_choices
+from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
+
+
+def _split(values: list[str]) -> list[str]:
+    """Accept both repeated parameters and comma-separated lists; codes are upper case."""
+    return [part.strip().upper() for value in values for part in value.split(",") if part.strip()]
+
+
+class UpperMultipleChoiceField(forms.MultipleChoiceField):
+    def to_python(self, value: Any) -> list[str]:
+        return _split(super().to_python(value))
+
+
+class CountryFilter(django_filters.MultipleChoiceFilter):
+    """ISO 3166-1 alpha-2 codes, in any case, repeated or comma-separated."""
+
+    field_class = UpperMultipleChoiceField
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", country_choices)
+        super().__init__(**kwargs)
+
+
+class AnyValuesField(forms.MultipleChoiceField):
+    """Takes any values; the filter checks them against the database in one query."""
+
+    def to_python(self, value: Any) -> list[str]:
+        return _split(super().to_python(value))
+
+    def valid_value(self, value: Any) -> bool:
+        return True
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class CodeFilter(django_filters.MultipleChoiceFilter):
+    """Filter by the public codes (or other unique keys) of a related model.
+
+    One query resolves every value; any value that matches nothing is refused.
+    `through` names a path used as a subquery, so filtering across a many-valued
+    relation needs no DISTINCT.
+    """
+
+    field_class = AnyValuesField
+
+    def __init__(
+        self,
+        *,
+        model: type[Model],
+        keys: tuple[str, ...] = ("code",),
+        through: tuple[type[Model], str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("distinct", False)
+        super().__init__(**kwargs)
+        self.model = model
+        self.keys = keys
+        self.through = through
+
+    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
+        if not value:
+            return qs
+        condition = Q()
+        for key in self.keys:
+            condition |= Q(**{f"{key}__in": value})
+        rows = list(self.model._default_manager.filter(condition).values_list("pk", *self.keys))
+        known = {str(v).upper() for row in rows for v in row[1:] if v}
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise QueryParameterError(
+                {self.param_name: [f"Unknown value(s): {', '.join(unknown)}."]}  # type: ignore[attr-defined]
+            )
+        pks = [row[0] for row in rows]
+        if self.through is not None:
+            through_model, owner, target = self.through
+            return qs.filter(
+                pk__in=through_model._default_manager.filter(**{f"{target}__in": pks}).values(owner)
+            )
+        return qs.filter(**{f"{self.field_name}__in": pks})
+
+
+class PlanFilterSet(django_filters.FilterSet):
+    """Base FilterSet: `updated_since` on every list."""
+
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        label="Objects changed at or after this ISO 8601 date-time, e.g. 2021-12-13T00:00Z.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, flt in self.filters.items():
+            flt.param_name = name
+
+    @staticmethod
+    def search_terms(qs: QuerySet, fields: tuple[str, ...], value: str) -> QuerySet:
+        """Every whitespace-separated term must appear in one of `fields` (case-insensitive)."""
+        for term in value.split()[:10]:
+            condition = Q()
+            for field in fields:
+                condition |= Q(**{f"{field}__icontains": term})
+            qs = qs.filter(condition)
+        return qs
+
+
+def text_fields(*bases: str) -> tuple[str, ...]:
+    return tuple(f"{base}_{lang}" for base in bases for lang in ("en", "es"))
+
+
+class PillarFilterSet(PlanFilterSet):
+    q = django_filters.CharFilter(
+        method="filter_q", label="Search names and descriptions, in English and Spanish."
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=(("number", "number"), ("code", "code"), ("updated_at", "updated_at"))
+    )
+
+    class Meta:
+        model = Pillar
+        fields: list[str] = []
+
+    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return self.search_terms(qs, text_fields("name", "description"), value)
+
+
+class GoalFilterSet(PlanFilterSet):
+    pillar = CodeFilter(model=Pillar, field_name="pillar", label="Pillar code(s), e.g. P1.")
+    q = django_filters.CharFilter(
+        method="filter_q", label="Search titles and descriptions, in English and Spanish."
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("pillar__number", "pillar"),
+            ("number", "number"),
+            ("code", "code"),
+            ("updated_at", "updated_at"),
+        )
+    )
+
+    class Meta:
+        model = Goal
+        fields: list[str] = []
+
+    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return self.search_terms(qs, text_fields("title", "description"), value)
+
+
+class AgencyFilterSet(PlanFilterSet):
+    country = CountryFilter(label="ISO 3166-1 alpha-2 country code(s), e.g. MX.")
+    q = django_filters.CharFilter(
+        method="filter_q", label="Search acronyms and names, in English and Spanish."
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("code", "code"),
+            ("acronym", "acronym"),
+            ("country", "country"),
+            ("updated_at", "updated_at"),
+        )
+    )
+
+    class Meta:
+        model = Agency
+        fields: list[str] = []
+
+    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return self.search_terms(qs, ("acronym", "code", *text_fields("name")), value)
+
+
+class ProjectFilterSet(PlanFilterSet):
+    pillar = CodeFilter(model=Pillar, field_name="goal__pillar", label="Pillar code(s), e.g. P1.")
+    goal = CodeFilter(model=Goal, field_name="goal", label="Goal code(s), e.g. P1-G1.")
+    agency = CodeFilter(
+        model=Agency,
+        keys=("acronym", "code"),
+        through=(ProjectAgencyRole, "project", "agency"),
+        label="Participating agency: acronym (e.g. SE) or code (e.g. MX-SE).",
+    )
+    country = CountryFilter(
+        field_name="countries__country",
+        distinct=True,
+        label="ISO 3166-1 alpha-2 code(s) of a country the project takes place in.",
+    )
+    status = django_filters.MultipleChoiceFilter(
+        choices=ActivityStatus.choices, label="IATI ActivityStatus code(s)."
+    )
+    q = django_filters.CharFilter(
+        method="filter_q", label="Search titles and descriptions, in English and Spanish."
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("code", "code"),
+            ("status", "status"),
+            ("planned_start", "planned_start"),
+            ("created_at", "created_at"),
+            ("updated_at", "updated_at"),
+        )
+    )
+
+    class Meta:
+        model = Project
+        fields: list[str] = []
+
+    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return self.search_terms(qs, text_fields("title", "description"), value)

@@ -1,0 +1,33 @@
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import routers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.errors import QueryParameterError
+
+
+class APIRootView(routers.APIRootView):
+    """The entry point of API v1: a link to every resource."""
+
+    @extend_schema(
+        operation_id="api_root",
+        summary="List the resources of this API version",
+        description="Returns an object that maps each resource name to the URL of its list.",
+        tags=["root"],
+        responses={
+            200: OpenApiResponse(
+                response={
+                    "type": "object",
+                    "additionalProperties": {"type": "string", "format": "uri"},
+                },
+                description="Resource name to list URL.",
+            )
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        unknown = sorted(set(request.query_params) - {"format"})
+        if unknown:
+            raise QueryParameterError({name: ["Unknown query parameter."] for name in unknown})
+        return super().get(request, *args, **kwargs)

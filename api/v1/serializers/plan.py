@@ -1,0 +1,76 @@
+from rest_framework import serializers
+
+from api.fields import PlanSerializer, TranslatedField, TranslationsField
+from workplan.models import Goal, Pillar
+
+
+class PillarBriefSerializer(PlanSerializer):
+    """A reference to a pillar: its code, URL and name."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="pillar-detail", lookup_field="code")
+    name = TranslatedField("name")
+    translations = TranslationsField("name")
+
+    class Meta:
+        model = Pillar
+        fields = ["code", "url", "number", "name", "translations"]
+
+
+class GoalBriefSerializer(PlanSerializer):
+    """A reference to a goal: its code, URL and name."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="goal-detail", lookup_field="code")
+    title = TranslatedField("title")
+    translations = TranslationsField("title")
+
+    class Meta:
+        model = Goal
+        fields = ["code", "url", "title", "translations"]
+
+
+class PillarSerializer(PlanSerializer):
+    """A pillar of the plan with its goals."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="pillar-detail", lookup_field="code")
+    name = TranslatedField("name")
+    description = TranslatedField("description")
+    translations = TranslationsField("name", "description")
+    goals = GoalBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Pillar
+        fields = [
+            "code",
+            "url",
+            "number",
+            "name",
+            "description",
+            "translations",
+            "goals",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class GoalSerializer(PlanSerializer):
+    """A goal, with its pillar."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="goal-detail", lookup_field="code")
+    title = TranslatedField("title")
+    description = TranslatedField("description")
+    translations = TranslationsField("title", "description")
+    pillar = PillarBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Goal
+        fields = [
+            "code",
+            "url",
+            "number",
+            "title",
+            "description",
+            "translations",
+            "pillar",
+            "created_at",
+            "updated_at",
+        ]

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from api.health import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
+    path("api/v1/", include(("api.v1.urls", "v1"), namespace="v1")),
+    path("api-auth/", include("rest_framework.urls", namespace="rest_framework")),
+]
+
+handler400 = "api.errors.handler400"
+handler403 = "api.errors.handler403"
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"

@@ -1,0 +1,70 @@
+"""Factories for tests. Invented data lives only here and in the benchmark data set."""
+
+import factory
+from factory.django import DjangoModelFactory
+
+from workplan.choices import OrganisationRole
+from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole, ProjectCountry
+
+
+class PillarFactory(DjangoModelFactory):
+    class Meta:
+        model = Pillar
+
+    number = factory.Sequence(lambda n: n + 10)
+    code = factory.LazyAttribute(lambda o: f"P{o.number}")
+    name_en = factory.Sequence(lambda n: f"Pillar {n}")
+    name_es = factory.Sequence(lambda n: f"Pilar {n}")
+    description_en = "About the pillar."
+    description_es = "Acerca del pilar."
+
+
+class GoalFactory(DjangoModelFactory):
+    class Meta:
+        model = Goal
+
+    pillar = factory.SubFactory(PillarFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    code = factory.LazyAttribute(lambda o: f"{o.pillar.code}-G{o.number}")
+    title_en = factory.Sequence(lambda n: f"Goal {n}")
+    title_es = factory.Sequence(lambda n: f"Objetivo {n}")
+
+
+class AgencyFactory(DjangoModelFactory):
+    class Meta:
+        model = Agency
+
+    country = "MX"
+    acronym = factory.Sequence(lambda n: f"AG{n}")
+    code = factory.LazyAttribute(lambda o: f"{o.country}-{o.acronym}")
+    name_en = factory.Sequence(lambda n: f"Agency {n}")
+    name_es = factory.Sequence(lambda n: f"Agencia {n}")
+
+
+class ProjectFactory(DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    code = factory.Sequence(lambda n: f"TEST-{n:04d}")
+    goal = factory.SubFactory(GoalFactory)
+    title_en = factory.Sequence(lambda n: f"Project {n}")
+    title_es = factory.Sequence(lambda n: f"Proyecto {n}")
+    description_en = "What the project does."
+    description_es = "Lo que hace el proyecto."
+
+
+class ProjectAgencyRoleFactory(DjangoModelFactory):
+    class Meta:
+        model = ProjectAgencyRole
+
+    project = factory.SubFactory(ProjectFactory)
+    agency = factory.SubFactory(AgencyFactory)
+    role = OrganisationRole.IMPLEMENTING
+
+
+class ProjectCountryFactory(DjangoModelFactory):
+    class Meta:
+        model = ProjectCountry
+
+    project = factory.SubFactory(ProjectFactory)
+    country = "MX"

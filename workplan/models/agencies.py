@@ -1,0 +1,46 @@
+from django.db import models
+
+from workplan.choices import OrganisationType, country_choices
+
+from .base import TimeStampedModel, code_field, translated
+
+
+class Agency(TimeStampedModel):
+    """A government body of either country taking part in the plan."""
+
+    code = code_field()
+    acronym = models.CharField(
+        max_length=20, blank=True, help_text="Official acronym; blank where there is none."
+    )
+    country = models.CharField(
+        max_length=2, choices=country_choices, help_text="ISO 3166-1 alpha-2 code."
+    )
+    name_en = models.CharField("name (English)", max_length=200)
+    name_es = models.CharField("name (Spanish)", max_length=200)
+    organisation_type = models.CharField(
+        max_length=2,
+        choices=OrganisationType.choices,
+        default=OrganisationType.GOVERNMENT,
+        help_text="IATI OrganisationType code.",
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
+    website = models.URLField(blank=True)
+
+    class Meta:
+        ordering = ["country", "code"]
+        verbose_name_plural = "agencies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["acronym"],
+                condition=~models.Q(acronym=""),
+                name="agency_acronym_unique_when_set",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("pk")), name="agency_not_own_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.acronym or self.code} — {translated(self, 'name')}"

@@ -1,0 +1,49 @@
+from django.db import models
+
+from .base import TimeStampedModel, code_field, translated
+
+
+class Pillar(TimeStampedModel):
+    """One of the four pillars of the work plan."""
+
+    code = code_field()
+    number = models.PositiveSmallIntegerField(unique=True)
+    name_en = models.CharField("name (English)", max_length=200)
+    name_es = models.CharField("name (Spanish)", max_length=200)
+    description_en = models.TextField("description (English)", blank=True)
+    description_es = models.TextField("description (Spanish)", blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1), name="pillar_number_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {translated(self, 'name')}"
+
+
+class Goal(TimeStampedModel):
+    """A goal under a pillar."""
+
+    code = code_field()
+    pillar = models.ForeignKey(Pillar, on_delete=models.PROTECT, related_name="goals")
+    number = models.PositiveSmallIntegerField()
+    title_en = models.CharField("title (English)", max_length=300)
+    title_es = models.CharField("title (Spanish)", max_length=300)
+    description_en = models.TextField("description (English)", blank=True)
+    description_es = models.TextField("description (Spanish)", blank=True)
+
+    class Meta:
+        ordering = ["pillar__number", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pillar", "number"], name="goal_number_unique_in_pillar"
+            ),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="goal_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {translated(self, 'title')}"

@@ -1,0 +1,148 @@
+from django.db import models
+from django.db.models import F, Q
+
+from workplan.choices import (
+    ActivityStatus,
+    AssignmentSource,
+    OrganisationRole,
+    country_choices,
+    currency_choices,
+)
+
+from .agencies import Agency
+from .base import TimeStampedModel, code_field, translated
+from .plan import Goal
+
+
+class Project(TimeStampedModel):
+    """An activity that carries out a goal of the plan."""
+
+    code = code_field()
+    goal = models.ForeignKey(Goal, on_delete=models.PROTECT, related_name="projects")
+    title_en = models.CharField("title (English)", max_length=300)
+    title_es = models.CharField("title (Spanish)", max_length=300)
+    description_en = models.TextField("description (English)", blank=True)
+    description_es = models.TextField("description (Spanish)", blank=True)
+    status = models.CharField(
+        max_length=1,
+        choices=ActivityStatus.choices,
+        default=ActivityStatus.PIPELINE,
+        db_index=True,
+        help_text="IATI ActivityStatus code.",
+    )
+    planned_start = models.DateField(null=True, blank=True)
+    planned_end = models.DateField(null=True, blank=True)
+    actual_start = models.DateField(null=True, blank=True)
+    actual_end = models.DateField(null=True, blank=True)
+    budget_amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    budget_currency = models.CharField(
+        max_length=3, choices=currency_choices, blank=True, help_text="ISO 4217 code."
+    )
+    agencies = models.ManyToManyField(  # type: ignore[var-annotated]
+        Agency, through="ProjectAgencyRole", related_name="projects"
+    )
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(planned_end__isnull=True)
+                | Q(planned_start__isnull=True)
+                | Q(planned_end__gte=F("planned_start")),
+                name="project_planned_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(actual_end__isnull=True)
+                | Q(actual_start__isnull=True)
+                | Q(actual_end__gte=F("actual_start")),
+                name="project_actual_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=(Q(budget_amount__isnull=True) & Q(budget_currency=""))
+                | (Q(budget_amount__isnull=False) & ~Q(budget_currency="")),
+                name="project_budget_amount_and_currency_together",
+            ),
+            models.CheckConstraint(
+                condition=Q(budget_amount__isnull=True) | Q(budget_amount__gte=0),
+                name="project_budget_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {translated(self, 'title')}"
+
+
+class ProjectCountry(models.Model):
+    """A country a project takes place in (IATI recipient-country)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="countries")
+    country = models.CharField(
+        max_length=2, choices=country_choices, help_text="ISO 3166-1 alpha-2 code."
+    )
+
+    class Meta:
+        ordering = ["country"]
+        verbose_name_plural = "project countries"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "country"], name="project_country_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.country
+
+
+class ProjectAgencyRole(TimeStampedModel):
+    """An agency's participation in a project, with its IATI OrganisationRole."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="agency_roles")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="project_roles")
+    role = models.CharField(
+        max_length=1, choices=OrganisationRole.choices, help_text="IATI OrganisationRole code."
+    )
+    is_lead = models.BooleanField(
+        default=False, help_text="This agency leads the project for its country."
+    )
+    # Copied from the agency so that "one lead per country" can be a database constraint.
+    country = models.CharField(max_length=2, editable=False)
+    source = models.CharField(
+        max_length=10,
+        choices=AssignmentSource.choices,
+        default=AssignmentSource.STATED,
+        help_text="Whether the published plan names this agency or it is inferred from its remit.",
+    )
+
+    class Meta:
+        ordering = ["project", "country", "agency__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "agency"], name="one_role_per_agency"),
+            models.UniqueConstraint(
+                fields=["project", "country"],
+                condition=Q(is_lead=True),
+                name="one_lead_agency_per_country",
+            ),
+        ]
+
+    def save(self, *args, **kwargs) -> None:
+        self.country = self.agency.country
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"{self.agency} in {self.project.code} ({self.get_role_display()})"
+
+
+class ProjectLink(models.Model):
+    """A public web page about a project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="links")
+    url = models.URLField(max_length=500)
+    label_en = models.CharField("label (English)", max_length=200)
+    label_es = models.CharField("label (Spanish)", max_length=200)
+
+    class Meta:
+        ordering = ["project", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "url"], name="project_link_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
