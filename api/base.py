@@ -49,6 +49,14 @@ class PlanReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
                 {name: ["Unknown query parameter."] for name in unknown},
                 detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
             )
+        # PostgreSQL cannot store or compare text with NUL bytes; refuse them up front.
+        with_nul = sorted(
+            name
+            for name, values in request.query_params.lists()
+            if any("\x00" in value for value in values)
+        )
+        if with_nul:
+            raise QueryParameterError({name: ["Contains a NUL byte."] for name in with_nul})
 
     # -- lookup ------------------------------------------------------------------
     def get_object(self) -> Any:
@@ -58,9 +66,7 @@ class PlanReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
 
     # -- serializers -------------------------------------------------------------
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
-        context["language"] = self.language
-        return context
+        return {**super().get_serializer_context(), "language": self.language}
 
     def selected_fields(self, serializer_class: type) -> list[str] | None:
         raw = self.request.query_params.get("fields") if self.request else None

@@ -1,5 +1,6 @@
 """Serializer fields and the base serializer shared by every API version."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -11,7 +12,7 @@ from api.language import ALL_LANGUAGES, DEFAULT_LANGUAGE
 from workplan.models.base import SUPPORTED_LANGUAGES, translated
 
 
-def request_language(context: dict[str, Any]) -> str:
+def request_language(context: Mapping[str, Any]) -> str:
     return context.get("language", DEFAULT_LANGUAGE)
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Model, Q, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from api.errors import QueryParameterError
@@ -47,7 +46,6 @@ class AnyValuesField(forms.MultipleChoiceField):
         return True
 
 
-@extend_schema_field(OpenApiTypes.STR)
 class CodeFilter(django_filters.MultipleChoiceFilter):
     """Filter by the public codes (or other unique keys) of a related model.
 
@@ -68,7 +66,10 @@ class CodeFilter(django_filters.MultipleChoiceFilter):
     ) -> None:
         kwargs.setdefault("distinct", False)
         super().__init__(**kwargs)
-        self.model = model
+        label = kwargs.get("label") or ""
+        self.target_model = model
+        # Documents each value as a string; the label becomes the parameter's description.
+        extend_schema_field({"type": "string", "description": label})(self)
         self.keys = keys
         self.through = through
 
@@ -78,12 +79,14 @@ class CodeFilter(django_filters.MultipleChoiceFilter):
         condition = Q()
         for key in self.keys:
             condition |= Q(**{f"{key}__in": value})
-        rows = list(self.model._default_manager.filter(condition).values_list("pk", *self.keys))
+        rows = list(
+            self.target_model._default_manager.filter(condition).values_list("pk", *self.keys)
+        )
         known = {str(v).upper() for row in rows for v in row[1:] if v}
         unknown = [v for v in value if v not in known]
         if unknown:
             raise QueryParameterError(
-                {self.param_name: [f"Unknown value(s): {', '.join(unknown)}."]}  # type: ignore[attr-defined]
+                {self.param_name: [f"Unknown value(s): {', '.join(unknown)}."]}
             )
         pks = [row[0] for row in rows]
         if self.through is not None:

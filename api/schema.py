@@ -34,7 +34,7 @@ class ProblemSerializer(serializers.Serializer):
         required=False, help_text="The request path this problem occurred on."
     )
     code = serializers.CharField(help_text="Machine-readable problem code.")
-    errors = FieldErrorSerializer(
+    errors = FieldErrorSerializer(  # type: ignore[assignment]
         many=True, required=False, help_text="For validation problems: one entry per error."
     )
 
@@ -85,9 +85,8 @@ class AutoSchema(SpectacularAutoSchema):
         return params
 
     def get_response_serializers(self) -> Any:
-        responses = super().get_response_serializers()
-        if not isinstance(responses, dict):
-            responses = {200: responses}
+        declared = super().get_response_serializers()
+        responses: dict[Any, Any] = declared if isinstance(declared, dict) else {200: declared}
         for status in self.error_statuses():
             responses.setdefault((status, PROBLEM_CONTENT_TYPE), ProblemSerializer)
         return responses

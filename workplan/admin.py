@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from workplan.models import (
     Agency,
@@ -32,7 +34,7 @@ class PillarAdmin(admin.ModelAdmin):
     def goal_count(self, obj: Pillar) -> int:
         return obj.goals.count()
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Pillar]:
         return super().get_queryset(request).prefetch_related("goals")
 
 

@@ -45,7 +45,7 @@ def _upsert[M: models.Model](
     Saving an unchanged object would bump `updated_at` and make every partner that
     syncs with `updated_since` fetch the whole plan again.
     """
-    kind = model._meta.verbose_name_plural
+    kind = str(model._meta.verbose_name_plural)
     obj = model._default_manager.filter(code=code).first()
     if obj is None:
         obj = model(code=code, **values)
@@ -97,16 +97,16 @@ def _sync_children(project: Project, data: dict[str, Any], agencies: dict[str, A
             "is_lead": bool(spec.get("is_lead", False)),
             "source": spec.get("source", "stated"),
         }
-        role = current_roles.get(code)
-        if role is None:
+        existing = current_roles.get(code)
+        if existing is None:
             role = ProjectAgencyRole(project=project, agency=agencies[code], **values)
             role.full_clean(exclude=["country"])
             role.save()
             changed = True
-        elif any(getattr(role, k) != v for k, v in values.items()):
+        elif any(getattr(existing, k) != v for k, v in values.items()):
             for k, v in values.items():
-                setattr(role, k, v)
-            role.save()
+                setattr(existing, k, v)
+            existing.save()
             changed = True
 
     wanted_links = {link["url"]: link for link in data.get("links", [])}

@@ -7,7 +7,7 @@ from api.errors import not_found_view
 from . import views
 from .root import APIRootView
 
-router = DefaultRouter(trailing_slash="/?")
+router = DefaultRouter(trailing_slash="/?")  # type: ignore[arg-type]  # optional slash
 router.APIRootView = APIRootView
 router.register("pillars", views.PillarViewSet, basename="pillar")
 router.register("goals", views.GoalViewSet, basename="goal")

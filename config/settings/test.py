@@ -14,3 +14,4 @@ STORAGES = {
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 _ = env
+WHITENOISE_AUTOREFRESH = True  # no collected static files in tests

@@ -38,9 +38,7 @@ class Project(TimeStampedModel):
     budget_currency = models.CharField(
         max_length=3, choices=currency_choices, blank=True, help_text="ISO 4217 code."
     )
-    agencies = models.ManyToManyField(  # type: ignore[var-annotated]
-        Agency, through="ProjectAgencyRole", related_name="projects"
-    )
+    agencies = models.ManyToManyField(Agency, through="ProjectAgencyRole", related_name="projects")
 
     class Meta:
         ordering = ["code"]

@@ -29,7 +29,7 @@ class ParticipatingAgencySerializer(serializers.ModelSerializer):
     is_lead = serializers.BooleanField(
         read_only=True, help_text="This agency leads the project for its country."
     )
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         AssignmentSource.choices,
         read_only=True,
         help_text=(
@@ -53,7 +53,7 @@ class BudgetSerializer(serializers.Serializer):
 
 
 class LinkSerializer(serializers.ModelSerializer):
-    label = TranslatedField("label")
+    label = TranslatedField("label")  # type: ignore[assignment]
 
     class Meta:
         model = ProjectLink
