@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.db import models
 
 from workplan.choices import OrganisationType, country_choices
@@ -44,3 +46,8 @@ class Agency(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.acronym or self.code} — {translated(self, 'name')}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        # Project roles keep a copy of the country for the one-lead-per-country constraint.
+        self.project_roles.exclude(country=self.country).update(country=self.country)
