@@ -1,34 +1,98 @@
 """The base viewset every endpoint of every version is built on.
 
-It owns what must never differ between endpoints: lookup by public code, strict
-query parameters, language negotiation, `fields=` selection and problem-details
-errors. Viewsets only declare their queryset, serializer and filterset.
+It owns what must never differ between endpoints: visibility scoping, permissions,
+lookup by public code, strict query parameters, language negotiation, `fields=`
+selection, ETags and If-Match, idempotent creation, and problem-details errors.
+Viewsets only declare their queryset, serializers and filterset.
 """
 
+from __future__ import annotations
+
+import hashlib
+import re
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils.cache import patch_vary_headers
-from rest_framework import viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.errors import ProblemJSONRenderer, QueryParameterError
+from api.errors import (
+    PreconditionFailed,
+    PreconditionRequired,
+    ProblemJSONRenderer,
+    QueryParameterError,
+)
+from api.idempotency import idempotent
 from api.language import content_language, negotiate_language
+from api.permissions import PlanPermission
+from workplan import services
+from workplan.models import PlanObject
 from workplan.models.base import CODE_URL_PATTERN
 
+ETAG_PATTERN = re.compile(r'^"(\d+)(?:-[A-Za-z0-9]*)?"$')
 
-class PlanReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+
+class PlanViewSet(viewsets.ModelViewSet):
+    """Base of every resource viewset.
+
+    Subclasses declare `queryset`, `serializer_class` (output), `write_serializer_class`
+    (input; None for read-only resources) and `filterset_class`. They may not override
+    `get_queryset`: visibility is applied here, once, so no endpoint can forget it.
+    """
+
+    queryset: QuerySet
     lookup_field = "code"
     lookup_value_regex = CODE_URL_PATTERN
+    permission_classes = [PlanPermission]
+    write_serializer_class: type | None = None
     # Query parameters every operation understands.
     common_query_params = frozenset({"lang", "fields", "format"})
+    # Actions only plan admins may take, whatever the resource.
+    admin_only_actions = frozenset({"restore"})
+    # Non-project resources are written by plan admins only.
+    editors_may_write = False
 
     language = "en"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} overrides get_queryset; declare `queryset` and let "
+                "PlanViewSet scope it."
+            )
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        methods = super().allowed_methods
+        if self.write_serializer_class is None:
+            return [m for m in methods if m in ("GET", "HEAD", "OPTIONS")]
+        return methods
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if self.write_serializer_class is None and request.method not in (
+            "GET",
+            "HEAD",
+            "OPTIONS",
+        ):
+            self.http_method_not_allowed(request, *args, **kwargs)
         super().initial(request, *args, **kwargs)
         self.language = negotiate_language(request)
         self.check_query_params(request)
+
+    # -- scoping -----------------------------------------------------------------
+    def get_queryset(self) -> QuerySet:
+        queryset = super().get_queryset()
+        if self.action == "restore":
+            return queryset.archived()  # type: ignore[attr-defined]
+        return queryset.visible_to(self.request.user)  # type: ignore[attr-defined]
+
+    def admin_only_action(self, request: Request) -> bool:
+        return not self.editors_may_write or self.action in self.admin_only_actions
 
     # -- strict query parameters -------------------------------------------------
     def allowed_query_params(self) -> set[str]:
@@ -64,6 +128,14 @@ class PlanReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
         self.kwargs[self.lookup_field] = self.kwargs[self.lookup_field].upper()
         return super().get_object()
 
+    def fetch(self, obj: PlanObject) -> Any:
+        """The object again, with everything its representation needs prefetched."""
+        return self.queryset.all().get(pk=obj.pk)
+
+    @property
+    def model(self) -> type[PlanObject]:
+        return self.queryset.model
+
     # -- serializers -------------------------------------------------------------
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "language": self.language}
@@ -93,6 +165,95 @@ class PlanReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
         if fields:
             kwargs["fields"] = fields
         return serializer_class(*args, **kwargs)
+
+    def get_write_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        assert self.write_serializer_class is not None
+        return self.write_serializer_class(*args, context=self.get_serializer_context(), **kwargs)
+
+    def actor(self) -> services.Actor:
+        return services.Actor(
+            user=self.request.user,
+            token=getattr(self.request, "auth", None) if self.request.auth else None,
+            via="api",
+            request_id=getattr(self.request._request, "request_id", ""),
+        )
+
+    # -- ETags ---------------------------------------------------------------------
+    def etag_for(self, obj: PlanObject) -> str:
+        """A strong ETag: the object's version plus the representation variant."""
+        variant = self.language + (self.request.query_params.get("fields") or "")
+        return f'"{obj.version}-{hashlib.sha256(variant.encode()).hexdigest()[:8]}"'
+
+    def expected_version(self, request: Request, obj: PlanObject) -> int:
+        """The version named by If-Match (428 without one, 412 when it is stale)."""
+        header = request.headers.get("If-Match")
+        if not header:
+            raise PreconditionRequired()
+        tags = [tag.strip() for tag in header.split(",")]
+        if "*" in tags:
+            return obj.version
+        versions = {int(m.group(1)) for tag in tags if (m := ETAG_PATTERN.match(tag))}
+        if obj.version not in versions:
+            raise PreconditionFailed()
+        return obj.version
+
+    def represent(self, obj: PlanObject, status_code: int = 200, **headers: str) -> Response:
+        obj = self.fetch(obj)
+        return Response(
+            self.get_serializer(obj).data,
+            status=status_code,
+            headers={"ETag": self.etag_for(obj), **headers},
+        )
+
+    # -- actions -------------------------------------------------------------------
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        obj = self.get_object()
+        etag = self.etag_for(obj)
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match:
+            tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+            if "*" in tags or etag in tags:
+                return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return Response(self.get_serializer(obj).data, headers={"ETag": etag})
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        def handler() -> Response:
+            serializer = self.get_write_serializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            obj = services.plan_object_create(
+                model=self.model,
+                data=serializer.service_data(),
+                actor=self.actor(),
+            )
+            location = self.reverse_action("detail", kwargs={self.lookup_field: obj.code})
+            return self.represent(obj, status.HTTP_201_CREATED, Location=location)
+
+        return idempotent(request, handler)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        obj = self.get_object()
+        expected = self.expected_version(request, obj)
+        serializer = self.get_write_serializer(
+            obj, data=request.data, partial=kwargs.get("partial", False)
+        )
+        serializer.is_valid(raise_exception=True)
+        services.plan_object_update(
+            obj=obj, data=serializer.service_data(), actor=self.actor(), expected_version=expected
+        )
+        return self.represent(obj)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        obj = self.get_object()
+        expected = self.expected_version(request, obj)
+        services.plan_object_archive(obj=obj, actor=self.actor(), expected_version=expected)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        obj = self.get_object()
+        services.plan_object_restore(obj=obj, actor=self.actor())
+        return self.represent(obj)
 
     # -- response ----------------------------------------------------------------
     def finalize_response(

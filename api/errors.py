@@ -11,9 +11,11 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -82,12 +84,75 @@ def problem(
     return body
 
 
+class PreconditionRequired(exceptions.APIException):
+    status_code = 428
+    default_detail = "Send If-Match with the ETag you last read, so no update is lost."
+    default_code = "precondition_required"
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = 412
+    default_detail = "The object has changed since you read it: fetch it again and retry."
+    default_code = "precondition_failed"
+
+
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class UnprocessableContent(exceptions.APIException):
+    status_code = 422
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
+
+
+class ContentTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "body_too_large"
+
+
+def _django_validation_errors(exc: DjangoValidationError) -> exceptions.ValidationError:
+    if hasattr(exc, "error_dict"):
+        return exceptions.ValidationError(
+            {
+                field: [
+                    ErrorDetail(str(message), code=error.code or "invalid")
+                    for error in errors
+                    for message in error.messages
+                ]
+                for field, errors in exc.error_dict.items()
+            }
+        )
+    return exceptions.ValidationError(
+        [ErrorDetail(str(m), code=exc.code or "invalid") for m in exc.messages]
+    )
+
+
+def as_api_exception(exc: Exception) -> Exception:
+    """Translate domain and Django exceptions into the API's exceptions."""
+    from workplan.services import PlanRuleError, VersionMismatch
+
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, PermissionDenied | PermissionError):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, RequestDataTooBig):
+        return ContentTooLarge()
+    if isinstance(exc, DjangoValidationError):
+        return _django_validation_errors(exc)
+    if isinstance(exc, PlanRuleError):
+        return Conflict(str(exc))
+    if isinstance(exc, VersionMismatch):
+        return PreconditionFailed()
+    return exc
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every APIException becomes a problem document."""
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+    exc = as_api_exception(exc)
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: let Django's 500 handler answer (also as a problem)
 
@@ -135,9 +200,12 @@ class QueryParameterError(exceptions.ValidationError):
         self.problem_detail = detail
 
 
-def _json_problem(request: HttpRequest, status: int, detail: str | None = None) -> JsonResponse:
+def problem_response(
+    request: HttpRequest, status: int, detail: str | None = None, code: str | None = None
+) -> JsonResponse:
+    """A problem document outside DRF (middleware, Django's error handlers)."""
     return JsonResponse(
-        problem(status, detail, instance=request.get_full_path()),
+        problem(status, detail, code=code, instance=request.get_full_path()),
         status=status,
         content_type=PROBLEM_CONTENT_TYPE,
         json_dumps_params={"ensure_ascii": False},
@@ -145,19 +213,19 @@ def _json_problem(request: HttpRequest, status: int, detail: str | None = None) 
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(request, 400)
+    return problem_response(request, 400)
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(request, 403)
+    return problem_response(request, 403)
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(request, 404, "No resource exists at this URL.")
+    return problem_response(request, 404, "No resource exists at this URL.")
 
 
 def handler500(request: HttpRequest) -> JsonResponse:
-    return _json_problem(request, 500, "The server failed to answer; the error has been logged.")
+    return problem_response(request, 500, "The server failed to answer; the error has been logged.")
 
 
 def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.fields import SkipField
 
 from api.language import ALL_LANGUAGES, DEFAULT_LANGUAGE
@@ -90,3 +91,51 @@ class PlanSerializer(serializers.ModelSerializer):
         for name in self.Meta.fields:
             extra.setdefault(name, {})["read_only"] = True
         return extra
+
+
+class StrictInputMixin:
+    """Refuse fields the caller may not send instead of silently ignoring them.
+
+    A read-only field (`url`, timestamps, ...) or an unknown one is a 400 naming it,
+    so a partner never believes it changed something that it did not.
+    """
+
+    read_only_names: frozenset[str] = frozenset()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            writable = {name for name, f in self.fields.items() if not f.read_only}  # type: ignore[attr-defined]
+            errors = {}
+            for name in data:
+                if name in writable:
+                    continue
+                if name in self.read_only_names:
+                    errors[name] = [ErrorDetail("This field is read-only.", code="read_only")]
+                else:
+                    errors[name] = [ErrorDetail("Unknown field.", code="unknown_field")]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictSerializer(StrictInputMixin, serializers.Serializer):
+    pass
+
+
+class WriteSerializer(StrictInputMixin, serializers.ModelSerializer):
+    """Base input serializer: strict about fields; hands plain data to the services.
+
+    `code` is required on creation only; changing it afterwards is refused by the service.
+    """
+
+    read_only_names = frozenset({"url", "created_at", "updated_at", "translations"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance is not None and "code" in self.fields:
+            self.fields["code"].required = False
+            # The service refuses a different code; the same code is not a change.
+            self.fields["code"].validators = []
+
+    def service_data(self) -> dict[str, Any]:
+        return dict(self.validated_data)

@@ -6,8 +6,9 @@ responses are added here once, so no operation can forget them.
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 from api.errors import PROBLEM_CONTENT_TYPE
@@ -43,50 +44,132 @@ class ProblemSerializer(serializers.Serializer):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input: an unknown query parameter, an invalid filter value or a malformed body.",
-    404: "No object with this code is visible, or the page does not exist.",
+    400: "Invalid input: an unknown query parameter or field, an invalid value or malformed JSON. "
+    "`errors` names each field or parameter.",
+    401: "No credentials, or an invalid, expired or revoked token (see WWW-Authenticate).",
+    403: "The caller's role or token scope does not allow this.",
+    404: "No object with this code is visible to the caller, or the page does not exist.",
     406: "The Accept header asks for a format this API does not produce.",
+    409: "The request conflicts with the plan's state (e.g. archiving a pillar that still "
+    "has goals), or a request with the same Idempotency-Key is still running.",
+    412: "If-Match does not match the current ETag: the object changed since it was read.",
+    413: "The body is larger than the configured limit (1 MiB by default).",
+    415: "The body is not `application/json`.",
+    422: "The Idempotency-Key was already used with a different request.",
+    428: "If-Match is required: send the ETag from your last read.",
+    429: "Too many requests: wait for the seconds given in Retry-After.",
+}
+
+READ_ERRORS = [400, 401, 404, 406, 429]
+WRITE_ERRORS = {
+    "create": [400, 401, 403, 406, 409, 413, 415, 422, 429],
+    "update": [400, 401, 403, 404, 406, 409, 412, 413, 415, 428, 429],
+    "partial_update": [400, 401, 403, 404, 406, 409, 412, 413, 415, 428, 429],
+    "destroy": [400, 401, 403, 404, 409, 412, 428, 429],
+    "restore": [400, 401, 403, 404, 406, 409, 429],
 }
 
 
 class AutoSchema(SpectacularAutoSchema):
     def error_statuses(self) -> list[int]:
-        return [400, 404, 406]
+        action = getattr(self.view, "action", None)
+        return WRITE_ERRORS.get(action or "", READ_ERRORS)
+
+    def get_request_serializer(self) -> Any:
+        write_class = getattr(self.view, "write_serializer_class", None)
+        if write_class is not None and getattr(self.view, "action", None) in (
+            "create",
+            "update",
+            "partial_update",
+        ):
+            return write_class
+        return super().get_request_serializer()
+
+    def get_auth(self) -> list[dict[str, list[str]]]:
+        auths = super().get_auth()
+        if self.method in ("GET", "HEAD") and settings.API_ANONYMOUS_READ and {} not in auths:
+            auths.append({})  # reading needs no credentials
+        return auths
 
     def get_override_parameters(self) -> list[Any]:
         params = list(super().get_override_parameters())
-        if self.method == "GET" and hasattr(self.view, "common_query_params"):
-            params += [
-                OpenApiParameter(
-                    "lang",
-                    str,
-                    enum=list(LANG_CHOICES),
-                    description=(
-                        "Language of the text fields; overrides Accept-Language. `all` keeps "
-                        "English in the text fields and adds a `translations` object with "
-                        "every language."
-                    ),
+        if not hasattr(self.view, "common_query_params"):
+            return params
+        action = getattr(self.view, "action", None)
+        params += [
+            OpenApiParameter(
+                "lang",
+                str,
+                enum=list(LANG_CHOICES),
+                description=(
+                    "Language of the text fields; overrides Accept-Language. `all` keeps "
+                    "English in the text fields and adds a `translations` object with "
+                    "every language."
                 ),
+            ),
+            OpenApiParameter(
+                "Accept-Language",
+                str,
+                location=OpenApiParameter.HEADER,
+                description="BCP 47 language preference (en or es); English by default.",
+            ),
+            OpenApiParameter(
+                "fields",
+                str,
+                description=(
+                    "Comma-separated top-level fields to return (e.g. `code,url,title`); "
+                    "other fields are left out of the response."
+                ),
+            ),
+        ]
+        if action == "retrieve":
+            params.append(
                 OpenApiParameter(
-                    "Accept-Language",
+                    "If-None-Match",
                     str,
                     location=OpenApiParameter.HEADER,
-                    description="BCP 47 language preference (en or es); English by default.",
-                ),
+                    description="An ETag from an earlier read: 304 if the object is unchanged.",
+                )
+            )
+        if action in ("update", "partial_update", "destroy"):
+            params.append(
                 OpenApiParameter(
-                    "fields",
+                    "If-Match",
                     str,
+                    location=OpenApiParameter.HEADER,
+                    required=True,
                     description=(
-                        "Comma-separated top-level fields to return (e.g. `code,url,title`); "
-                        "other fields are left out of the response."
+                        "The ETag of your last read of this object (or `*`). Missing: 428; "
+                        "stale: 412, and nothing is changed."
                     ),
-                ),
-            ]
+                )
+            )
+        if action == "create":
+            params.append(
+                OpenApiParameter(
+                    "Idempotency-Key",
+                    str,
+                    location=OpenApiParameter.HEADER,
+                    description=(
+                        "A unique key (e.g. a UUID) per intended creation. A retry with the "
+                        "same key and body within 24 hours returns the first response and "
+                        "creates nothing (`Idempotent-Replayed: true`)."
+                    ),
+                )
+            )
         return params
 
     def get_response_serializers(self) -> Any:
         declared = super().get_response_serializers()
-        responses: dict[Any, Any] = declared if isinstance(declared, dict) else {200: declared}
+        if isinstance(declared, dict):
+            responses: dict[Any, Any] = declared
+        elif self.method == "DELETE":
+            responses = {204: OpenApiResponse(description="Archived; no body.")}
+        else:
+            responses = {201 if self._is_create_operation() else 200: declared}
+        action = getattr(self.view, "action", None)
+        if action == "retrieve":
+            responses.setdefault(304, OpenApiResponse(description="Not modified (If-None-Match)."))
         for status in self.error_statuses():
             responses.setdefault((status, PROBLEM_CONTENT_TYPE), ProblemSerializer)
         return responses
@@ -95,26 +178,90 @@ class AutoSchema(SpectacularAutoSchema):
         self, serializer: Any, status_code: Any, *args: Any, **kwargs: Any
     ) -> Any:
         response = super()._get_response_for_code(serializer, status_code, *args, **kwargs)
-        if str(status_code).isdigit() and int(status_code) in ERROR_DESCRIPTIONS:
-            response["description"] = ERROR_DESCRIPTIONS[int(status_code)]
+        code = int(status_code) if str(status_code).isdigit() else None
+        if code in ERROR_DESCRIPTIONS:
+            response["description"] = ERROR_DESCRIPTIONS[code]
+        action = getattr(self.view, "action", None)
+        if code in (200, 201, 304) and action != "list" and hasattr(self.view, "etag_for"):
+            response.setdefault("headers", {})["ETag"] = {
+                "schema": {"type": "string"},
+                "description": "Strong validator of this representation; send it back "
+                "in If-Match to update or archive the object.",
+            }
+        if code == 429:
+            response.setdefault("headers", {})["Retry-After"] = {
+                "schema": {"type": "integer"},
+                "description": "Seconds to wait before retrying.",
+            }
         return response
 
 
-def list_and_detail(singular: str, plural: str) -> dict[str, Any]:
-    """Summaries and descriptions for the list and retrieve operations of a resource."""
+def resource_docs(
+    singular: str, plural: str, *, writers: str, example: dict[str, Any]
+) -> dict[str, Any]:
+    """Summaries, descriptions and examples for every operation of a resource."""
     article = "an" if singular[0] in "aeiou" else "a"
+    patch_key = next(k for k in example if k not in ("code",))
     return {
         "list": extend_schema(
             summary=f"List {plural}",
             description=(
-                f"Returns a page of {plural}. Filters combine with AND; a filter given "
-                "several values (repeated or comma-separated) matches any of them. "
-                "Unknown parameters and values are refused with a 400."
+                f"Returns a page of {plural} visible to the caller. Filters combine with "
+                "AND; a filter given several values (repeated or comma-separated) matches "
+                "any of them. Unknown parameters and values are refused with a 400. "
+                "Open to everyone unless anonymous reading is turned off."
             ),
         ),
         "retrieve": extend_schema(
             summary=f"Retrieve {article} {singular}",
-            description=f"Returns one {singular} by its public code (case-insensitive).",
+            description=(
+                f"Returns one {singular} by its public code (case-insensitive), with an "
+                "ETag. Objects the caller may not see are a 404."
+            ),
+        ),
+        "create": extend_schema(
+            summary=f"Create {article} {singular}",
+            description=(
+                f"Creates {article} {singular}. Allowed for: {writers}. Send an "
+                "Idempotency-Key so a retry never creates a duplicate. Unknown and read-only "
+                "fields are refused with a 400 naming them."
+            ),
+            examples=[OpenApiExample(f"New {singular}", value=example, request_only=True)],
+        ),
+        "update": extend_schema(
+            summary=f"Replace {article} {singular}",
+            description=(
+                f"Replaces the {singular}'s writable fields. Allowed for: {writers}. "
+                "Requires If-Match with the ETag of your last read. The code cannot change."
+            ),
+            examples=[OpenApiExample(f"Whole {singular}", value=example, request_only=True)],
+        ),
+        "partial_update": extend_schema(
+            summary=f"Update {article} {singular}",
+            description=(
+                f"Changes the fields sent. Allowed for: {writers}. Requires If-Match with "
+                "the ETag of your last read; lists sent replace the current ones."
+            ),
+            examples=[
+                OpenApiExample(
+                    "One field",
+                    value={patch_key: example[patch_key]},
+                    request_only=True,
+                )
+            ],
+        ),
+        "destroy": extend_schema(
+            summary=f"Archive {article} {singular}",
+            description=(
+                f"Archives the {singular}: it leaves lists and details (404), its code is "
+                f"never reused, and a plan admin can restore it. Allowed for: {writers}. "
+                "Requires If-Match."
+            ),
+        ),
+        "restore": extend_schema(
+            operation_id=f"{plural}_restore",
+            summary=f"Restore an archived {singular}",
+            description=f"Brings an archived {singular} back. Plan admins only.",
         ),
     }
 
@@ -128,4 +275,4 @@ def make_translations_optional(result: dict[str, Any], **kwargs: Any) -> dict[st
     return result
 
 
-__all__ = ["AutoSchema", "ProblemSerializer", "list_and_detail"]
+__all__ = ["AutoSchema", "ProblemSerializer", "resource_docs"]

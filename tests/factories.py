@@ -51,6 +51,7 @@ class ProjectFactory(DjangoModelFactory):
     title_es = factory.Sequence(lambda n: f"Proyecto {n}")
     description_en = "What the project does."
     description_es = "Lo que hace el proyecto."
+    is_published = True
 
 
 class ProjectAgencyRoleFactory(DjangoModelFactory):

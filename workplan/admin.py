@@ -1,18 +1,105 @@
-from django.contrib import admin
+"""The Django admin for staff. Writes go through the same rules and audit trail as the API."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from workplan import services
 from workplan.models import (
     Agency,
+    AgencyMembership,
+    ApiToken,
+    AuditEvent,
     Goal,
     Pillar,
+    PlanObject,
     Project,
     ProjectAgencyRole,
     ProjectCountry,
     ProjectLink,
 )
 
-TIMESTAMPS = ("created_at", "updated_at")
+TIMESTAMPS = ("version", "created_at", "updated_at", "archived_at")
+
+
+def admin_actor(request: HttpRequest) -> services.Actor:
+    return services.Actor(
+        user=request.user, via="admin", request_id=getattr(request, "request_id", "")
+    )
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("archived", "Archived")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "active":
+            return queryset.filter(archived_at__isnull=True)
+        if self.value() == "archived":
+            return queryset.filter(archived_at__isnull=False)
+        return queryset
+
+
+class PlanObjectAdmin(admin.ModelAdmin):
+    """Saves bump the version and are audited; objects are archived and restored, never deleted."""
+
+    readonly_fields = TIMESTAMPS
+    actions = ["archive_selected", "restore_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # A code is never changed once it is issued.
+        return (*TIMESTAMPS, "code") if obj is not None else TIMESTAMPS
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: PlanObject, form: Any, change: bool) -> None:
+        if change:
+            request._audit_before = services.snapshot(type(obj).objects.get(pk=obj.pk))  # type: ignore[attr-defined]
+            services.version_bump(obj)
+        else:
+            request._audit_before = {}  # type: ignore[attr-defined]
+        obj.save()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        changes = services.diff(getattr(request, "_audit_before", {}), services.snapshot(obj))
+        if changes:
+            services.audit_record(
+                action="update" if change else "create",
+                obj=obj,
+                actor=admin_actor(request),
+                changes=changes,
+            )
+
+    def _run(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
+        done = 0
+        for obj in queryset:
+            try:
+                service(obj=obj, actor=admin_actor(request))
+                done += 1
+            except services.PlanRuleError as exc:
+                self.message_user(request, f"{obj.code}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{verb} {done} object(s).", messages.SUCCESS)
+
+    @admin.action(description="Archive selected (codes stay reserved)")
+    def archive_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, services.plan_object_archive, "Archived")
+
+    @admin.action(description="Restore selected")
+    def restore_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, services.plan_object_restore, "Restored")
 
 
 class GoalInline(admin.TabularInline):
@@ -21,12 +108,23 @@ class GoalInline(admin.TabularInline):
     fields = ("code", "number", "title_en", "title_es")
     show_change_link = True
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(Pillar)
-class PillarAdmin(admin.ModelAdmin):
-    list_display = ("code", "number", "name_en", "name_es", "goal_count", "updated_at")
+class PillarAdmin(PlanObjectAdmin):
+    list_display = (
+        "code",
+        "number",
+        "name_en",
+        "name_es",
+        "goal_count",
+        "archived_at",
+        "updated_at",
+    )
+    list_filter = (ArchivedFilter,)
     search_fields = ("code", "name_en", "name_es", "description_en", "description_es")
-    readonly_fields = TIMESTAMPS
     inlines = [GoalInline]
     ordering = ("number",)
 
@@ -39,17 +137,16 @@ class PillarAdmin(admin.ModelAdmin):
 
 
 @admin.register(Goal)
-class GoalAdmin(admin.ModelAdmin):
-    list_display = ("code", "pillar", "number", "title_en", "title_es", "updated_at")
-    list_filter = ("pillar",)
+class GoalAdmin(PlanObjectAdmin):
+    list_display = ("code", "pillar", "number", "title_en", "title_es", "archived_at", "updated_at")
+    list_filter = ("pillar", ArchivedFilter)
     list_select_related = ("pillar",)
     search_fields = ("code", "title_en", "title_es", "description_en", "description_es")
     autocomplete_fields = ("pillar",)
-    readonly_fields = TIMESTAMPS
 
 
 @admin.register(Agency)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(PlanObjectAdmin):
     list_display = (
         "code",
         "acronym",
@@ -58,16 +155,37 @@ class AgencyAdmin(admin.ModelAdmin):
         "country",
         "organisation_type",
         "parent",
+        "archived_at",
     )
-    list_filter = ("country", "organisation_type")
+    list_filter = ("country", "organisation_type", ArchivedFilter)
     list_select_related = ("parent",)
     search_fields = ("code", "acronym", "name_en", "name_es")
     autocomplete_fields = ("parent",)
-    readonly_fields = TIMESTAMPS
+
+
+class AgencyRoleFormSet(BaseInlineFormSet):
+    """Checks the roles together, as the API does: each agency once, one lead per country."""
+
+    def clean(self) -> None:
+        super().clean()
+        roles = [
+            (form.cleaned_data["agency"], bool(form.cleaned_data.get("is_lead")))
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("agency")
+        ]
+        try:
+            services.agency_roles_check(roles)
+        except ValidationError as exc:
+            raise ValidationError(
+                [m for messages_ in exc.message_dict.values() for m in messages_]
+            ) from exc
 
 
 class ProjectAgencyRoleInline(admin.TabularInline):
     model = ProjectAgencyRole
+    formset = AgencyRoleFormSet
     extra = 0
     fields = ("agency", "role", "is_lead", "source")
     autocomplete_fields = ("agency",)
@@ -84,27 +202,142 @@ class ProjectLinkInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(PlanObjectAdmin):
     list_display = (
         "code",
         "title_en",
         "goal",
         "status",
+        "is_published",
         "planned_start",
         "planned_end",
+        "archived_at",
         "updated_at",
     )
-    list_filter = ("status", "goal__pillar", "countries__country", "agency_roles__agency")
+    list_filter = (
+        "status",
+        "is_published",
+        ArchivedFilter,
+        "goal__pillar",
+        "countries__country",
+        "agency_roles__agency",
+    )
     list_select_related = ("goal",)
     search_fields = ("code", "title_en", "title_es", "description_en", "description_es")
     autocomplete_fields = ("goal",)
-    readonly_fields = TIMESTAMPS
     inlines = [ProjectAgencyRoleInline, ProjectCountryInline, ProjectLinkInline]
     fieldsets = (
-        (None, {"fields": ("code", "goal", "status")}),
+        (None, {"fields": ("code", "goal", "status", "is_published")}),
         ("English", {"fields": ("title_en", "description_en")}),
         ("Spanish", {"fields": ("title_es", "description_es")}),
         ("Dates", {"fields": (("planned_start", "planned_end"), ("actual_start", "actual_end"))}),
         ("Budget", {"fields": (("budget_amount", "budget_currency"),)}),
         ("Record", {"fields": TIMESTAMPS}),
     )
+
+
+# -- access -------------------------------------------------------------------------------
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created here (the secret is shown once), listed and revoked; never edited."""
+
+    list_display = (
+        "__str__",
+        "user",
+        "name",
+        "scope",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
+    list_filter = ("scope",)
+    list_select_related = ("user",)
+    search_fields = ("prefix", "name", "user__username")
+    autocomplete_fields = ("user",)
+    actions = ["revoke_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("prefix", "created_at", "revoked_at", "last_used_at")
+        return (
+            "user",
+            "prefix",
+            "scope",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        plaintext = services.api_token_issue(token=obj)
+        self.message_user(
+            request,
+            f"The new token is {plaintext} — copy it now: it is stored hashed and "
+            "will not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for token in queryset:
+            services.api_token_revoke(token=token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+
+
+class MembershipInline(admin.StackedInline):
+    model = AgencyMembership
+    can_delete = True
+    autocomplete_fields = ("agency",)
+    verbose_name_plural = "API role"
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PartnerUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, MembershipInline]
+    list_display = (*UserAdmin.list_display, "membership")  # type: ignore[misc]
+    list_select_related = ("membership__agency",)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only."""
+
+    list_display = (
+        "id",
+        "occurred_at",
+        "action",
+        "object_type",
+        "object_code",
+        "username",
+        "token_prefix",
+        "agency",
+        "via",
+        "request_id",
+    )
+    list_filter = ("action", "object_type", "via")
+    list_select_related = ("agency",)
+    search_fields = ("object_code", "username", "token_prefix", "request_id")
+    date_hierarchy = "occurred_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,49 +1,119 @@
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
-from api.base import PlanReadOnlyViewSet
+from api.base import PlanViewSet
 from api.filters import AgencyFilterSet, GoalFilterSet, PillarFilterSet, ProjectFilterSet
-from api.schema import list_and_detail
+from api.schema import resource_docs
 from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
 
-from .serializers import AgencySerializer, GoalSerializer, PillarSerializer, ProjectSerializer
+from .serializers import (
+    AgencySerializer,
+    AgencyWriteSerializer,
+    GoalSerializer,
+    GoalWriteSerializer,
+    PillarSerializer,
+    PillarWriteSerializer,
+    ProjectSerializer,
+    ProjectWriteSerializer,
+)
+
+ADMINS = "plan admins"
+
+PILLAR_EXAMPLE = {
+    "code": "P5",
+    "number": 5,
+    "name_en": "Energy Cooperation",
+    "name_es": "Cooperación energética",
+    "description_en": "Joint work on energy.",
+    "description_es": "Trabajo conjunto en energía.",
+}
+GOAL_EXAMPLE = {
+    "code": "P1-G4",
+    "pillar": "P1",
+    "number": 4,
+    "title_en": "Customs modernisation",
+    "title_es": "Modernización aduanera",
+    "description_en": "",
+    "description_es": "",
+}
+AGENCY_EXAMPLE = {
+    "code": "MX-ANAM",
+    "acronym": "ANAM",
+    "name_en": "National Customs Agency of Mexico",
+    "name_es": "Agencia Nacional de Aduanas de México",
+    "country": "MX",
+    "organisation_type": "10",
+    "parent": "MX-SHCP",
+    "website": "https://www.gob.mx/anam",
+}
+PROJECT_EXAMPLE = {
+    "code": "HLED-2026-01",
+    "goal": "P1-G1",
+    "title_en": "Supply-chain mapping pilot",
+    "title_es": "Piloto de mapeo de cadenas de suministro",
+    "description_en": "Maps critical supply chains between both countries.",
+    "description_es": "Mapea cadenas de suministro críticas entre ambos países.",
+    "status": "2",
+    "planned_start": "2026-01-15",
+    "planned_end": "2027-06-30",
+    "countries": ["MX", "US"],
+    "participating_agencies": [
+        {"agency": "MX-SE", "role": "4", "is_lead": True, "source": "stated"},
+        {"agency": "US-DOC", "role": "4", "is_lead": True, "source": "stated"},
+    ],
+    "budget": {"amount": "250000.00", "currency": "USD"},
+    "links": [],
+}
 
 
-@extend_schema_view(**list_and_detail("pillar", "pillars"))
+@extend_schema_view(**resource_docs("pillar", "pillars", writers=ADMINS, example=PILLAR_EXAMPLE))
 @extend_schema(tags=["pillars"])
-class PillarViewSet(PlanReadOnlyViewSet):
+class PillarViewSet(PlanViewSet):
     """The four pillars of the work plan, each with its goals."""
 
     queryset = Pillar.objects.prefetch_related(
         Prefetch("goals", queryset=Goal.objects.order_by("number"))
     )
     serializer_class = PillarSerializer
+    write_serializer_class = PillarWriteSerializer
     filterset_class = PillarFilterSet
 
 
-@extend_schema_view(**list_and_detail("goal", "goals"))
+@extend_schema_view(**resource_docs("goal", "goals", writers=ADMINS, example=GOAL_EXAMPLE))
 @extend_schema(tags=["goals"])
-class GoalViewSet(PlanReadOnlyViewSet):
+class GoalViewSet(PlanViewSet):
     """Goals of the plan; each belongs to one pillar."""
 
     queryset = Goal.objects.select_related("pillar")
     serializer_class = GoalSerializer
+    write_serializer_class = GoalWriteSerializer
     filterset_class = GoalFilterSet
 
 
-@extend_schema_view(**list_and_detail("agency", "agencies"))
+@extend_schema_view(**resource_docs("agency", "agencies", writers=ADMINS, example=AGENCY_EXAMPLE))
 @extend_schema(tags=["agencies"])
-class AgencyViewSet(PlanReadOnlyViewSet):
+class AgencyViewSet(PlanViewSet):
     """Government agencies of Mexico and the United States that take part in the plan."""
 
     queryset = Agency.objects.select_related("parent")
     serializer_class = AgencySerializer
+    write_serializer_class = AgencyWriteSerializer
     filterset_class = AgencyFilterSet
 
 
-@extend_schema_view(**list_and_detail("project", "projects"))
+@extend_schema_view(
+    **resource_docs(
+        "project",
+        "projects",
+        writers=(
+            "agency editors, for projects their agency takes part in (they cannot publish "
+            "or change other agencies' participation), and plan admins"
+        ),
+        example=PROJECT_EXAMPLE,
+    )
+)
 @extend_schema(tags=["projects"])
-class ProjectViewSet(PlanReadOnlyViewSet):
+class ProjectViewSet(PlanViewSet):
     """Projects that carry the plan out, with their goal, pillar, countries and agencies."""
 
     queryset = Project.objects.select_related("goal__pillar").prefetch_related(
@@ -57,4 +127,6 @@ class ProjectViewSet(PlanReadOnlyViewSet):
         "links",
     )
     serializer_class = ProjectSerializer
+    write_serializer_class = ProjectWriteSerializer
+    editors_may_write = True
     filterset_class = ProjectFilterSet

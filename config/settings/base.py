@@ -31,10 +31,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "api.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "api.middleware.BodySizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -111,9 +113,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.PlanPermission"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.AnonymousRateThrottle",
+        "api.throttling.TokenRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("API_THROTTLE_ANON", default="120/minute"),
+        "token": env("API_THROTTLE_TOKEN", default="1200/minute"),
+    },
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PagePagination",
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
@@ -150,10 +162,22 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     "SORT_OPERATION_PARAMETERS": False,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "ENUM_NAME_OVERRIDES": {
+        "CountryEnum": "workplan.choices.country_choices",
+        "CurrencyEnum": "workplan.choices.currency_choices",
+        "ActivityStatusEnum": "workplan.choices.ActivityStatus",
+        "OrganisationRoleEnum": "workplan.choices.OrganisationRole",
+        "OrganisationTypeEnum": "workplan.choices.OrganisationType",
+        "AssignmentSourceEnum": "workplan.choices.AssignmentSource",
+    },
     "CONTACT": {"name": "Work plan API"},
     "LICENSE": {"name": "MIT"},
 }
 
-# API limits.
+# API limits and policies.
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
 API_DEFAULT_PAGE_SIZE = env.int("API_DEFAULT_PAGE_SIZE", default=50)
+API_ANONYMOUS_READ = env.bool("API_ANONYMOUS_READ", default=True)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

@@ -81,9 +81,20 @@ def test_unknown_urls_are_json_404(api, path):
     assert_problem(api.get(path), 404)
 
 
-@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
-def test_writes_are_not_allowed_yet(api, real_plan, method):
-    assert_problem(getattr(api, method)("/api/v1/projects/HLED-2021-01/", {}, format="json"), 405)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/projects/HLED-2021-01/"),
+        ("put", "/api/v1/projects/"),
+        ("patch", "/api/v1/pillars/"),
+        ("delete", "/api/v1/agencies/"),
+        ("get", "/api/v1/projects/HLED-2021-01/restore/"),
+    ],
+)
+def test_method_not_allowed_is_405(api, real_plan, admin_user, method, path):
+    api.force_authenticate(admin_user)
+    body = assert_problem(getattr(api, method)(path, {}, format="json"), 405)
+    assert body["code"] == "method_not_allowed"
 
 
 def test_unacceptable_accept_header_is_406(api, real_plan):

@@ -33,26 +33,60 @@ def test_schema_served_as_yaml_by_default(api):
     assert yaml.safe_load(response.content)["info"]["title"]
 
 
+EXPECTED_ERRORS = {
+    "get": {"400", "401", "404", "406", "429"},
+    "post": {"400", "401", "403", "406", "409", "429"},
+    "put": {"400", "401", "403", "404", "409", "412", "413", "415", "428", "429"},
+    "patch": {"400", "401", "403", "404", "409", "412", "413", "415", "428", "429"},
+    "delete": {"401", "403", "404", "409", "412", "428", "429"},
+}
+
+
 def test_every_operation_is_documented(schema):
     operations = [
         (path, method, op) for path, item in schema["paths"].items() for method, op in item.items()
     ]
-    assert len(operations) >= 8
+    assert len(operations) >= 28
     for path, method, op in operations:
         where = f"{method.upper()} {path}"
         assert op.get("summary"), where
         assert op.get("description"), where
         assert op.get("operationId"), where
         assert len(op.get("tags", [])) == 1, where
-        for status in ("200", "400", "404"):
-            assert status in op["responses"], (where, status)
-        for status in ("400", "404"):
-            content = op["responses"][status]["content"]
-            assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
+        success = {"get": "200", "put": "200", "patch": "200", "delete": "204"}.get(method)
+        if method == "post":
+            success = "200" if path.endswith("/restore/") else "201"
+        assert success in op["responses"], (where, success)
+        assert EXPECTED_ERRORS[method] <= set(op["responses"]), (where, set(op["responses"]))
+        for status, response in op["responses"].items():
+            if status.startswith(("4", "5")):
+                content = response["content"]
+                assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
+                assert response["description"], (where, status)
         params = {p["name"] for p in op.get("parameters", [])}
         assert {"lang", "fields", "Accept-Language"} <= params, where
+        if method in ("put", "patch", "delete"):
+            assert "If-Match" in params, where
         for p in op.get("parameters", []):
             assert p.get("description") or p["in"] == "path", (where, p["name"])
+
+
+def test_writes_declare_security_and_examples(schema):
+    assert schema["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schema["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            security = op.get("security", [])
+            assert {"bearerAuth": []} in security, (method, path)
+            # Reads are open to anonymous callers; writes are not.
+            assert ({} in security) == (method == "get"), (method, path)
+            if method in ("post", "put", "patch") and not path.endswith("/restore/"):
+                body = op["requestBody"]["content"]["application/json"]
+                assert body.get("examples"), (method, path)
+                assert body["schema"]["$ref"].split("/")[-1].endswith("WriteRequest")
 
 
 def test_operation_ids_are_unique_and_stable(schema):

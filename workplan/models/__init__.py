@@ -1,15 +1,23 @@
+from .access import AgencyMembership, ApiToken, TokenScope
 from .agencies import Agency
-from .base import TimeStampedModel
+from .audit import AuditAction, AuditEvent
+from .base import PlanObject, TimeStampedModel
 from .plan import Goal, Pillar
 from .projects import Project, ProjectAgencyRole, ProjectCountry, ProjectLink
 
 __all__ = [
     "Agency",
+    "AgencyMembership",
+    "ApiToken",
+    "AuditAction",
+    "AuditEvent",
     "Goal",
     "Pillar",
+    "PlanObject",
     "Project",
     "ProjectAgencyRole",
     "ProjectCountry",
     "ProjectLink",
     "TimeStampedModel",
+    "TokenScope",
 ]

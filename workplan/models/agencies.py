@@ -3,11 +3,12 @@ from typing import Any
 from django.db import models
 
 from workplan.choices import OrganisationType, country_choices
+from workplan.querysets import PlanQuerySet
 
-from .base import TimeStampedModel, code_field, translated
+from .base import PlanObject, code_field, translated
 
 
-class Agency(TimeStampedModel):
+class Agency(PlanObject):
     """A government body of either country taking part in the plan."""
 
     code = code_field()
@@ -29,6 +30,8 @@ class Agency(TimeStampedModel):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
     )
     website = models.URLField(blank=True)
+
+    objects = PlanQuerySet.as_manager()
 
     class Meta:
         ordering = ["country", "code"]

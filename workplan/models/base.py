@@ -23,6 +23,26 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class PlanObject(TimeStampedModel):
+    """An object of the plan: a public code, a version for safe concurrent writes, archiving.
+
+    `version` moves by one on every write and is what the API's ETag and If-Match
+    compare. Objects are archived, never deleted, so their codes are never reused.
+    """
+
+    code: str  # each concrete model declares its code field
+
+    version = models.PositiveIntegerField(default=1, editable=False)
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
 def code_field(**kwargs) -> models.CharField:
     return models.CharField(
         max_length=32,

@@ -1,9 +1,11 @@
 from django.db import models
 
-from .base import TimeStampedModel, code_field, translated
+from workplan.querysets import PlanQuerySet
+
+from .base import PlanObject, code_field, translated
 
 
-class Pillar(TimeStampedModel):
+class Pillar(PlanObject):
     """One of the four pillars of the work plan."""
 
     code = code_field()
@@ -12,6 +14,8 @@ class Pillar(TimeStampedModel):
     name_es = models.CharField("name (Spanish)", max_length=200)
     description_en = models.TextField("description (English)", blank=True)
     description_es = models.TextField("description (Spanish)", blank=True)
+
+    objects = PlanQuerySet.as_manager()
 
     class Meta:
         ordering = ["number"]
@@ -25,7 +29,7 @@ class Pillar(TimeStampedModel):
         return f"{self.code} {translated(self, 'name')}"
 
 
-class Goal(TimeStampedModel):
+class Goal(PlanObject):
     """A goal under a pillar."""
 
     code = code_field()
@@ -35,6 +39,8 @@ class Goal(TimeStampedModel):
     title_es = models.CharField("title (Spanish)", max_length=300)
     description_en = models.TextField("description (English)", blank=True)
     description_es = models.TextField("description (Spanish)", blank=True)
+
+    objects = PlanQuerySet.as_manager()
 
     class Meta:
         ordering = ["pillar__number", "number"]

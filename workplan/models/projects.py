@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
@@ -8,13 +9,14 @@ from workplan.choices import (
     country_choices,
     currency_choices,
 )
+from workplan.querysets import ProjectQuerySet
 
 from .agencies import Agency
-from .base import TimeStampedModel, code_field, translated
+from .base import PlanObject, TimeStampedModel, code_field, translated
 from .plan import Goal
 
 
-class Project(TimeStampedModel):
+class Project(PlanObject):
     """An activity that carries out a goal of the plan."""
 
     code = code_field()
@@ -38,7 +40,14 @@ class Project(TimeStampedModel):
     budget_currency = models.CharField(
         max_length=3, choices=currency_choices, blank=True, help_text="ISO 4217 code."
     )
+    is_published = models.BooleanField(
+        default=False,
+        help_text="Published projects are visible to everyone; unpublished ones only to "
+        "their agencies and the plan admins.",
+    )
     agencies = models.ManyToManyField(Agency, through="ProjectAgencyRole", related_name="projects")
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["code"]
@@ -68,6 +77,20 @@ class Project(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.code} {translated(self, 'title')}"
+
+    def clean(self) -> None:
+        # Field-specific messages for what the check constraints also enforce.
+        errors = {}
+        for kind in ("planned", "actual"):
+            start, end = getattr(self, f"{kind}_start"), getattr(self, f"{kind}_end")
+            if start and end and end < start:
+                errors[f"{kind}_end"] = f"The {kind} end date is before the {kind} start date."
+        if (self.budget_amount is None) != (not self.budget_currency):
+            errors["budget_currency" if self.budget_amount is not None else "budget_amount"] = (
+                "A budget needs both an amount and a currency."
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class ProjectCountry(models.Model):

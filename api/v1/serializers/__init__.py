@@ -1,14 +1,25 @@
-from .agencies import AgencyBriefSerializer, AgencySerializer
-from .plan import GoalBriefSerializer, GoalSerializer, PillarBriefSerializer, PillarSerializer
-from .projects import ProjectBriefSerializer, ProjectSerializer
+from .agencies import AgencyBriefSerializer, AgencySerializer, AgencyWriteSerializer
+from .plan import (
+    GoalBriefSerializer,
+    GoalSerializer,
+    GoalWriteSerializer,
+    PillarBriefSerializer,
+    PillarSerializer,
+    PillarWriteSerializer,
+)
+from .projects import ProjectBriefSerializer, ProjectSerializer, ProjectWriteSerializer
 
 __all__ = [
     "AgencyBriefSerializer",
     "AgencySerializer",
+    "AgencyWriteSerializer",
     "GoalBriefSerializer",
     "GoalSerializer",
+    "GoalWriteSerializer",
     "PillarBriefSerializer",
     "PillarSerializer",
+    "PillarWriteSerializer",
     "ProjectBriefSerializer",
     "ProjectSerializer",
+    "ProjectWriteSerializer",
 ]

@@ -1,6 +1,12 @@
 from rest_framework import serializers
 
-from api.fields import CodedValueField, PlanSerializer, TranslatedField, TranslationsField
+from api.fields import (
+    CodedValueField,
+    PlanSerializer,
+    TranslatedField,
+    TranslationsField,
+    WriteSerializer,
+)
 from workplan.choices import OrganisationType, country_choices
 from workplan.models import Agency
 
@@ -43,4 +49,29 @@ class AgencySerializer(PlanSerializer):
             "website",
             "created_at",
             "updated_at",
+        ]
+
+
+class AgencyWriteSerializer(WriteSerializer):
+    """An agency as a plan admin sends it; `parent` is the parent agency's code."""
+
+    read_only_names = WriteSerializer.read_only_names | {"name"}
+    parent = serializers.SlugRelatedField(  # type: ignore[assignment]
+        slug_field="code",
+        queryset=Agency.objects.active(),
+        allow_null=True,
+        required=False,
+    )
+
+    class Meta:
+        model = Agency
+        fields = [
+            "code",
+            "acronym",
+            "name_en",
+            "name_es",
+            "country",
+            "organisation_type",
+            "parent",
+            "website",
         ]

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from api.fields import PlanSerializer, TranslatedField, TranslationsField
+from api.fields import PlanSerializer, TranslatedField, TranslationsField, WriteSerializer
 from workplan.models import Goal, Pillar
 
 
@@ -73,4 +73,33 @@ class GoalSerializer(PlanSerializer):
             "pillar",
             "created_at",
             "updated_at",
+        ]
+
+
+class PillarWriteSerializer(WriteSerializer):
+    """A pillar as a plan admin sends it."""
+
+    read_only_names = WriteSerializer.read_only_names | {"name", "description", "goals"}
+
+    class Meta:
+        model = Pillar
+        fields = ["code", "number", "name_en", "name_es", "description_en", "description_es"]
+
+
+class GoalWriteSerializer(WriteSerializer):
+    """A goal as a plan admin sends it; `pillar` is the pillar's code."""
+
+    read_only_names = WriteSerializer.read_only_names | {"title", "description"}
+    pillar = serializers.SlugRelatedField(slug_field="code", queryset=Pillar.objects.active())
+
+    class Meta:
+        model = Goal
+        fields = [
+            "code",
+            "pillar",
+            "number",
+            "title_en",
+            "title_es",
+            "description_en",
+            "description_es",
         ]

@@ -1,11 +1,25 @@
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.fields import CodedValueField, PlanSerializer, TranslatedField, TranslationsField
-from workplan.choices import ActivityStatus, AssignmentSource, OrganisationRole
-from workplan.models import Project, ProjectAgencyRole, ProjectLink
+from api.fields import (
+    CodedValueField,
+    PlanSerializer,
+    StrictSerializer,
+    TranslatedField,
+    TranslationsField,
+    WriteSerializer,
+)
+from workplan.choices import (
+    ActivityStatus,
+    AssignmentSource,
+    OrganisationRole,
+    country_choices,
+    currency_choices,
+)
+from workplan.models import Agency, Goal, Project, ProjectAgencyRole, ProjectLink
 
 from .agencies import AgencyBriefSerializer
 from .plan import GoalBriefSerializer, PillarBriefSerializer
@@ -102,6 +116,7 @@ class ProjectSerializer(PlanSerializer):
             "description",
             "translations",
             "status",
+            "is_published",
             "goal",
             "pillar",
             "planned_start",
@@ -118,3 +133,94 @@ class ProjectSerializer(PlanSerializer):
 
     def get_countries(self, obj: Project) -> list[str]:
         return [c.country for c in obj.countries.all()]
+
+
+class ParticipationWriteSerializer(StrictSerializer):
+    agency = serializers.SlugRelatedField(
+        slug_field="code", queryset=Agency.objects.active(), help_text="The agency's code."
+    )
+    role = serializers.ChoiceField(
+        OrganisationRole.choices, help_text="IATI OrganisationRole code."
+    )
+    is_lead = serializers.BooleanField(
+        default=False, help_text="This agency leads the project for its country."
+    )
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        AssignmentSource.choices, default=AssignmentSource.STATED
+    )
+
+
+class BudgetWriteSerializer(StrictSerializer):
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=Decimal(0))
+    currency = serializers.ChoiceField(currency_choices(), help_text="ISO 4217 code.")
+
+
+class LinkWriteSerializer(StrictSerializer):
+    url = serializers.URLField(max_length=500)
+    label_en = serializers.CharField(max_length=200)
+    label_es = serializers.CharField(max_length=200)
+
+
+class ProjectWriteSerializer(WriteSerializer):
+    """A project as a partner system sends it.
+
+    Lists (`countries`, `participating_agencies`, `links`) replace the current ones
+    when given. Agency editors must keep their own agency among the participants and
+    may not change other agencies' entries or `is_published`.
+    """
+
+    read_only_names = WriteSerializer.read_only_names | {
+        "title",
+        "description",
+        "pillar",
+    }
+    goal = serializers.SlugRelatedField(
+        slug_field="code", queryset=Goal.objects.active(), help_text="The goal's code."
+    )
+    countries = serializers.ListField(
+        child=serializers.ChoiceField(country_choices()),
+        required=False,
+        help_text="ISO 3166-1 alpha-2 codes of the countries the project takes place in.",
+    )
+    participating_agencies = ParticipationWriteSerializer(many=True, required=False)
+    budget = BudgetWriteSerializer(allow_null=True, required=False)
+    links = LinkWriteSerializer(many=True, required=False)
+
+    class Meta:
+        model = Project
+        fields = [
+            "code",
+            "goal",
+            "title_en",
+            "title_es",
+            "description_en",
+            "description_es",
+            "status",
+            "planned_start",
+            "planned_end",
+            "actual_start",
+            "actual_end",
+            "countries",
+            "participating_agencies",
+            "budget",
+            "links",
+            "is_published",
+        ]
+        extra_kwargs = {"is_published": {"help_text": "Plan admins only."}}
+
+    def validate_countries(self, value: list[str]) -> list[str]:
+        if len(value) != len(set(value)):
+            raise serializers.ValidationError("List each country once.")
+        return value
+
+    def service_data(self) -> dict[str, Any]:
+        data = dict(self.validated_data)
+        if "participating_agencies" in data:
+            data["agency_roles"] = [dict(p) for p in data.pop("participating_agencies")]
+        if "budget" in data:
+            budget = data.pop("budget")
+            data["budget_amount"] = budget["amount"] if budget else None
+            data["budget_currency"] = budget["currency"] if budget else ""
+        if "links" in data:
+            data["links"] = [dict(link) for link in data["links"]]
+        return data

@@ -1,0 +1,72 @@
+"""Bearer tokens for partner systems (`Authorization: Bearer wpt_<prefix>_<secret>`)."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from workplan.models import ApiToken
+from workplan.models.access import TOKEN_PREFIX, hash_token_secret
+
+# Writing last_used_at on every request would turn each read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Any) -> tuple[Any, ApiToken] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Send exactly one token: Authorization: Bearer <token>."
+            )
+        try:
+            plaintext = header[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Invalid token.") from exc
+        parts = plaintext.split("_", 2)
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        token = (
+            ApiToken.objects.select_related("user__membership__agency")
+            .filter(prefix=parts[1])
+            .first()
+        )
+        if token is None or not hmac.compare_digest(token.key_hash, hash_token_secret(plaintext)):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not token.is_usable():
+            raise exceptions.AuthenticationFailed("This token has expired or was revoked.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The token's user is inactive.")
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        return token.user, token
+
+    def authenticate_header(self, request: Any) -> str:
+        return f'{self.keyword} realm="api"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "api.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A partner token, `wpt_<prefix>_<secret>`, issued by a plan admin in the admin "
+                "or with `manage.py create_api_token`. Read tokens read; write tokens also "
+                "write, within the role of their user."
+            ),
+        }
