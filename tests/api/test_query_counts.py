@@ -52,3 +52,26 @@ def test_filters_add_a_fixed_number_of_queries(api, big_plan, django_assert_num_
     with django_assert_num_queries(PINNED["projects"] + 1):
         response = api.get(f"/api/v1/projects/?pillar={codes}&page_size=30")
     assert response.json()["count"] == 5
+
+
+@pytest.mark.parametrize("resource", PINNED)
+@pytest.mark.parametrize("page_size", [1, 30])
+def test_token_authenticated_list_adds_only_the_token_lookup(
+    api, big_plan, django_assert_num_queries, resource, page_size
+):
+    from django.contrib.auth import get_user_model
+
+    from workplan.access import Role
+    from workplan.models import Agency, AgencyMembership
+    from workplan.services import api_token_create
+
+    user = get_user_model().objects.create(username="partner")
+    AgencyMembership.objects.create(user=user, agency=Agency.objects.first(), role=Role.EDITOR)
+    _, plaintext = api_token_create(user=user, scope="write")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    api.get("/api/v1/pillars/?page_size=1")  # first use stamps last_used_at
+    # One query finds the token with its user, membership and agency.
+    with django_assert_num_queries(PINNED[resource] + 1):
+        response = api.get(f"/api/v1/{resource}/?page_size={page_size}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
