@@ -36,7 +36,38 @@ from workplan.models.base import CODE_URL_PATTERN
 ETAG_PATTERN = re.compile(r'^"(\d+)(?:-[A-Za-z0-9]*)?"$')
 
 
-class PlanViewSet(viewsets.ModelViewSet):
+def check_query_params(request: Request, allowed: set[str] | frozenset[str]) -> None:
+    """Refuse parameters an operation does not know, so typos never go unnoticed."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise QueryParameterError(
+            {name: ["Unknown query parameter."] for name in unknown},
+            detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
+    # PostgreSQL cannot store or compare text with NUL bytes; refuse them up front.
+    with_nul = sorted(
+        name
+        for name, values in request.query_params.lists()
+        if any("\x00" in value for value in values)
+    )
+    if with_nul:
+        raise QueryParameterError({name: ["Contains a NUL byte."] for name in with_nul})
+
+
+class ProblemResponseMixin:
+    """Error responses are rendered as application/problem+json whatever was negotiated."""
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if response.status_code >= 400 and isinstance(response, Response):
+            response.accepted_renderer = ProblemJSONRenderer()
+            response.accepted_media_type = ProblemJSONRenderer.media_type
+        return response
+
+
+class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
     """Base of every resource viewset.
 
     Subclasses declare `queryset`, `serializer_class` (output), `write_serializer_class`
@@ -95,32 +126,21 @@ class PlanViewSet(viewsets.ModelViewSet):
         return not self.editors_may_write or self.action in self.admin_only_actions
 
     # -- strict query parameters -------------------------------------------------
+    # Actions that take the list's filters (exports honour them too).
+    filtered_actions = frozenset({"list"})
+
     def allowed_query_params(self) -> set[str]:
         allowed = set(self.common_query_params)
-        if self.action == "list":
+        if self.action in self.filtered_actions:
             filterset_class = getattr(self, "filterset_class", None)
             if filterset_class is not None:
                 allowed |= set(filterset_class.base_filters)
-            if self.paginator is not None:
-                allowed |= set(getattr(self.paginator, "query_params", ()))
+        if self.action == "list" and self.paginator is not None:
+            allowed |= set(getattr(self.paginator, "query_params", ()))
         return allowed
 
     def check_query_params(self, request: Request) -> None:
-        """Refuse parameters this operation does not know, so typos never go unnoticed."""
-        unknown = sorted(set(request.query_params) - self.allowed_query_params())
-        if unknown:
-            raise QueryParameterError(
-                {name: ["Unknown query parameter."] for name in unknown},
-                detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
-            )
-        # PostgreSQL cannot store or compare text with NUL bytes; refuse them up front.
-        with_nul = sorted(
-            name
-            for name, values in request.query_params.lists()
-            if any("\x00" in value for value in values)
-        )
-        if with_nul:
-            raise QueryParameterError({name: ["Contains a NUL byte."] for name in with_nul})
+        check_query_params(request, self.allowed_query_params())
 
     # -- lookup ------------------------------------------------------------------
     def get_object(self) -> Any:
@@ -260,10 +280,7 @@ class PlanViewSet(viewsets.ModelViewSet):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        if response.status_code >= 400 and isinstance(response, Response):
-            response.accepted_renderer = ProblemJSONRenderer()
-            response.accepted_media_type = ProblemJSONRenderer.media_type
-        else:
+        if response.status_code < 400:
             response["Content-Language"] = content_language(self.language)
         patch_vary_headers(response, ["Accept-Language"])
         return response

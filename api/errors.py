@@ -13,7 +13,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
@@ -165,7 +166,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
 
     if isinstance(exc, exceptions.ValidationError):
-        errors = flatten_errors(exc.detail)
+        errors = getattr(exc, "problem_errors", None) or flatten_errors(exc.detail)
         fields = sorted({e["field"] for e in errors if e["field"]})
         detail = getattr(exc, "problem_detail", None) or (
             "Invalid value for: " + ", ".join(fields) if fields else "The request is invalid."
@@ -188,6 +189,15 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
+
+
+class ItemErrors(exceptions.ValidationError):
+    """A 400 whose `errors` are already built (bulk requests: each names its item)."""
+
+    def __init__(self, errors: list[dict[str, Any]], detail: str) -> None:
+        super().__init__(detail)
+        self.problem_errors = errors
+        self.problem_detail = detail
 
 
 class QueryParameterError(exceptions.ValidationError):
@@ -228,6 +238,21 @@ def handler500(request: HttpRequest) -> JsonResponse:
     return problem_response(request, 500, "The server failed to answer; the error has been logged.")
 
 
-def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Catch-all at the end of each API version, so unknown URLs answer JSON even with DEBUG on."""
+def not_found_view(
+    request: HttpRequest, *args: Any, **kwargs: Any
+) -> JsonResponse | HttpResponsePermanentRedirect:
+    """Catch-all at the end of each API version, so unknown URLs answer JSON even with DEBUG on.
+
+    A known URL missing its trailing slash is redirected with 308, which keeps the
+    method and body (the catch-all would otherwise hide it from APPEND_SLASH).
+    """
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found_view:
+            query = request.META.get("QUERY_STRING", "")
+            target = request.path + "/" + (f"?{query}" if query else "")
+            return HttpResponsePermanentRedirect(target, preserve_request=True)
     return handler404(request)

@@ -73,14 +73,12 @@ class PlanObjectAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         obj = form.instance
-        changes = services.diff(getattr(request, "_audit_before", {}), services.snapshot(obj))
-        if changes:
-            services.audit_record(
-                action="update" if change else "create",
-                obj=obj,
-                actor=admin_actor(request),
-                changes=changes,
-            )
+        services.audit_record(
+            action="update" if change else "create",
+            obj=obj,
+            actor=admin_actor(request),
+            before=getattr(request, "_audit_before", {}),
+        )
 
     def _run(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
         done = 0

@@ -96,6 +96,7 @@ SNAPSHOT_FIELDS: dict[type[PlanObject], tuple[str, ...]] = {
         "description_en",
         "description_es",
         "status",
+        "announced_on",
         "planned_start",
         "planned_end",
         "actual_start",
@@ -141,11 +142,40 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, A
     }
 
 
+def audience(state: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Who may see an object in this state: (everyone?, codes of agencies that may).
+
+    Nobody sees an archived or absent object; an unpublished project is seen by its
+    agencies (and the plan admins, who see everything).
+    """
+    if not state or state.get("archived"):
+        return False, []
+    if "is_published" in state:
+        agencies = sorted(p["agency"] for p in state.get("participating_agencies", []))
+        return bool(state["is_published"]), agencies
+    return True, []
+
+
 def audit_record(
-    *, action: str, obj: PlanObject, actor: Actor, changes: dict[str, Any]
-) -> AuditEvent:
+    *,
+    action: str,
+    obj: PlanObject,
+    actor: Actor,
+    before: dict[str, Any],
+    after: dict[str, Any] | None = None,
+) -> AuditEvent | None:
+    """Record a change with the fields before and after; an update that changed nothing
+    records nothing. Subscribed webhooks are told once the transaction commits."""
+    after = snapshot(obj) if after is None else after
+    changes = diff(before, after)
+    if action == AuditAction.UPDATE and not changes:
+        return None
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
+    public_before, agencies_before = audience(before)
+    public_after, agencies_after = audience(after)
+    audience_tags = {"*"} if public_before or public_after else set()
+    audience_tags |= set(agencies_before) | set(agencies_after)
+    event = AuditEvent.objects.create(
         occurred_at=timezone.now(),
         action=action,
         object_type=OBJECT_TYPES[type(obj)],
@@ -159,7 +189,17 @@ def audit_record(
         via=actor.via,
         request_id=actor.request_id[:200],
         changes=changes,
+        state=after,
+        public_before=public_before,
+        public_after=public_after,
+        agencies_before=agencies_before,
+        agencies_after=agencies_after,
+        audience="|" + "|".join(sorted(audience_tags)) + "|" if audience_tags else "",
     )
+    from workplan.webhooks import webhook_events_enqueue
+
+    webhook_events_enqueue(event)
+    return event
 
 
 # -- versions ----------------------------------------------------------------------
@@ -325,29 +365,43 @@ def plan_object_create[M: PlanObject](*, model: type[M], data: dict[str, Any], a
     obj.save()
     if isinstance(obj, Project):
         _set_children(obj, data)
-    audit_record(action=AuditAction.CREATE, obj=obj, actor=actor, changes=diff({}, snapshot(obj)))
+    audit_record(action=AuditAction.CREATE, obj=obj, actor=actor, before={})
     return obj
 
 
 @transaction.atomic
-def plan_object_update[M: PlanObject](
-    *, obj: M, data: dict[str, Any], actor: Actor, expected_version: int | None = None
-) -> M:
-    """Change an object in place; with `expected_version`, only if nobody changed it since."""
+def plan_object_change(
+    *, obj: PlanObject, data: dict[str, Any], actor: Actor, expected_version: int | None = None
+) -> AuditEvent | None:
+    """Change an object in place; with `expected_version`, only if nobody changed it since.
+
+    Returns the audit event, or None when the data changed nothing: then nothing is
+    written at all (no new version, no new `updated_at`), so syncing partners see no change.
+    """
     if "code" in data and data["code"] != obj.code:
         raise ValidationError({"code": "A code cannot change once it is issued."})
     if isinstance(obj, Project):
         _check_editor_rules(actor, data, obj)
-    _claim_version(obj, expected_version)
-    before = snapshot(obj)
-    _apply_fields(obj, data)
-    obj.full_clean()
-    obj.save()
-    if isinstance(obj, Project):
-        _set_children(obj, data)
-    changes = diff(before, snapshot(obj))
-    if changes:
-        audit_record(action=AuditAction.UPDATE, obj=obj, actor=actor, changes=changes)
+    with transaction.atomic():
+        _claim_version(obj, expected_version)
+        before = snapshot(obj)
+        _apply_fields(obj, data)
+        obj.full_clean()
+        obj.save()
+        if isinstance(obj, Project):
+            _set_children(obj, data)
+        event = audit_record(action=AuditAction.UPDATE, obj=obj, actor=actor, before=before)
+        if event is None:
+            transaction.set_rollback(True)
+    if event is None:
+        obj.refresh_from_db()
+    return event
+
+
+def plan_object_update[M: PlanObject](
+    *, obj: M, data: dict[str, Any], actor: Actor, expected_version: int | None = None
+) -> M:
+    plan_object_change(obj=obj, data=data, actor=actor, expected_version=expected_version)
     return obj
 
 
@@ -385,14 +439,10 @@ def plan_object_archive(
     if blocker:
         raise PlanRuleError(blocker)
     _claim_version(obj, expected_version)
+    before = snapshot(obj)
     obj.archived_at = timezone.now()
     obj.save(update_fields=["archived_at", "updated_at"])
-    audit_record(
-        action=AuditAction.ARCHIVE,
-        obj=obj,
-        actor=actor,
-        changes={"archived": {"before": False, "after": True}},
-    )
+    audit_record(action=AuditAction.ARCHIVE, obj=obj, actor=actor, before=before)
     return obj
 
 
@@ -404,15 +454,55 @@ def plan_object_restore(*, obj: PlanObject, actor: Actor) -> PlanObject:
     if blocker:
         raise PlanRuleError(blocker)
     _claim_version(obj, None)
+    before = snapshot(obj)
     obj.archived_at = None
     obj.save(update_fields=["archived_at", "updated_at"])
-    audit_record(
-        action=AuditAction.RESTORE,
-        obj=obj,
-        actor=actor,
-        changes={"archived": {"before": True, "after": False}},
-    )
+    audit_record(action=AuditAction.RESTORE, obj=obj, actor=actor, before=before)
     return obj
+
+
+@dataclass
+class BulkItem:
+    index: int
+    code: str
+    existing: Project | None
+    data: dict[str, Any]
+
+
+class BulkError(Exception):
+    """One or more items failed; nothing was written."""
+
+    def __init__(self, errors: list[tuple[int, str, ValidationError]]) -> None:
+        super().__init__(f"{len(errors)} item(s) failed")
+        self.errors = errors
+
+
+@transaction.atomic
+def project_bulk_upsert(*, items: list[BulkItem], actor: Actor) -> list[tuple[str, str]]:
+    """Create or update many projects in one transaction: all of them, or none.
+
+    Each item goes through the same rules and audit trail as a single write. Returns
+    (code, "created" | "updated" | "unchanged") per item; raises BulkError with every
+    failing item's error after rolling everything back.
+    """
+    results: list[tuple[str, str]] = []
+    errors: list[tuple[int, str, ValidationError]] = []
+    for item in items:
+        try:
+            with transaction.atomic():
+                if item.existing is None:
+                    plan_object_create(model=Project, data=item.data, actor=actor)
+                    results.append((item.code, "created"))
+                else:
+                    event = plan_object_change(obj=item.existing, data=item.data, actor=actor)
+                    results.append((item.code, "updated" if event else "unchanged"))
+        except ValidationError as exc:
+            errors.append((item.index, item.code, exc))
+        except PlanRuleError as exc:
+            errors.append((item.index, item.code, ValidationError(str(exc))))
+    if errors:
+        raise BulkError(errors)
+    return results
 
 
 # -- tokens ------------------------------------------------------------------------------
@@ -567,7 +657,7 @@ def plan_import(*, data: dict[str, Any], actor: Actor = SYSTEM) -> ImportResult:
         values |= {k: pr.get(k, "") for k in text}
         values |= {
             k: date.fromisoformat(pr[k]) if pr.get(k) else None
-            for k in ("planned_start", "planned_end", "actual_start", "actual_end")
+            for k in ("announced_on", "planned_start", "planned_end", "actual_start", "actual_end")
         }
         _upsert(Project, pr["code"], values, result, actor)
     return result

@@ -4,6 +4,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import routers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
 from api.errors import QueryParameterError
 
@@ -30,4 +31,7 @@ class APIRootView(routers.APIRootView):
         unknown = sorted(set(request.query_params) - {"format"})
         if unknown:
             raise QueryParameterError({name: ["Unknown query parameter."] for name in unknown})
-        return super().get(request, *args, **kwargs)
+        response = super().get(request, *args, **kwargs)
+        for name in ("changes", "plan"):
+            response.data[name] = reverse(f"{request.version}:{name}", request=request)
+        return response

@@ -6,6 +6,7 @@ from api.filters import AgencyFilterSet, GoalFilterSet, PillarFilterSet, Project
 from api.schema import resource_docs
 from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
 
+from .projects_extra import ProjectBulkAndExportMixin
 from .serializers import (
     AgencySerializer,
     AgencyWriteSerializer,
@@ -113,7 +114,7 @@ class AgencyViewSet(PlanViewSet):
     )
 )
 @extend_schema(tags=["projects"])
-class ProjectViewSet(PlanViewSet):
+class ProjectViewSet(ProjectBulkAndExportMixin, PlanViewSet):
     """Projects that carry the plan out, with their goal, pillar, countries and agencies."""
 
     queryset = Project.objects.select_related("goal__pillar").prefetch_related(
@@ -129,4 +130,5 @@ class ProjectViewSet(PlanViewSet):
     serializer_class = ProjectSerializer
     write_serializer_class = ProjectWriteSerializer
     editors_may_write = True
+    filtered_actions = frozenset({"list", "export_csv", "export_iati"})
     filterset_class = ProjectFilterSet

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks_db",
     "workplan",
     "api",
 ]
@@ -174,10 +175,40 @@ SPECTACULAR_SETTINGS = {
     "LICENSE": {"name": "MIT"},
 }
 
+# Background work: Django's task framework with a database-backed queue, so queued
+# webhooks survive restarts; `manage.py db_worker` runs them.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "webhooks"],
+    }
+}
+
+# Webhooks.
+API_PUBLIC_URL = env("API_PUBLIC_URL", default="http://127.0.0.1:8000")
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# CIDR ranges that webhook targets may resolve to although they are not public.
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", default=[])
+
+# IATI exports: the organisation reported as publishing the activities.
+IATI_REPORTING_ORG_REF = env("IATI_REPORTING_ORG_REF", default="HLED-MX-US")
+IATI_REPORTING_ORG_TYPE = env("IATI_REPORTING_ORG_TYPE", default="10")
+IATI_REPORTING_ORG_NAME = {
+    "en": env(
+        "IATI_REPORTING_ORG_NAME_EN",
+        default="Mexico–United States High-Level Economic Dialogue",
+    ),
+    "es": env(
+        "IATI_REPORTING_ORG_NAME_ES",
+        default="Diálogo Económico de Alto Nivel México–Estados Unidos",
+    ),
+}
+
 # API limits and policies.
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
 API_DEFAULT_PAGE_SIZE = env.int("API_DEFAULT_PAGE_SIZE", default=50)
 API_ANONYMOUS_READ = env.bool("API_ANONYMOUS_READ", default=True)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+API_BULK_MAX_ITEMS = env.int("API_BULK_MAX_ITEMS", default=100)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

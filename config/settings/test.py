@@ -15,3 +15,4 @@ STORAGES = {
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 _ = env
 WHITENOISE_AUTOREFRESH = True  # no collected static files in tests
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8", "::1/128"]

@@ -4,6 +4,13 @@ from .audit import AuditAction, AuditEvent
 from .base import PlanObject, TimeStampedModel
 from .plan import Goal, Pillar
 from .projects import Project, ProjectAgencyRole, ProjectCountry, ProjectLink
+from .webhooks import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    new_webhook_secret,
+)
 
 __all__ = [
     "Agency",
@@ -20,4 +27,9 @@ __all__ = [
     "ProjectLink",
     "TimeStampedModel",
     "TokenScope",
+    "DeliveryStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
+    "new_webhook_secret",
 ]

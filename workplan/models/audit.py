@@ -43,6 +43,18 @@ class AuditEvent(models.Model):
     changes = models.JSONField(
         default=dict, help_text='{"field": {"before": ..., "after": ...}} for each changed field.'
     )
+    state = models.JSONField(default=dict, help_text="The object's whole state after the change.")
+    # Who may see this event in the change feed: before and after the change.
+    public_before = models.BooleanField(default=False)
+    public_after = models.BooleanField(default=False)
+    agencies_before = models.JSONField(default=list)
+    agencies_after = models.JSONField(default=list)
+    audience = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text='"|*|" when public before or after, plus "|<agency code>|" for each agency '
+        "that may see it; a text column so the feed can filter on it in any database.",
+    )
 
     class Meta:
         ordering = ["id"]

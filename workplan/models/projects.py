@@ -32,6 +32,9 @@ class Project(PlanObject):
         db_index=True,
         help_text="IATI ActivityStatus code.",
     )
+    announced_on = models.DateField(
+        null=True, blank=True, help_text="When the plan announced the project."
+    )
     planned_start = models.DateField(null=True, blank=True)
     planned_end = models.DateField(null=True, blank=True)
     actual_start = models.DateField(null=True, blank=True)

@@ -1,0 +1,194 @@
+"""Exports of the plan: CSV rows and IATI 2.03 activity XML, generated as streams.
+
+Both take a queryset that is already filtered and scoped to the caller, and walk it
+in chunks so memory stays flat however large the plan grows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from django.conf import settings
+
+from workplan.choices import ActivityStatus
+from workplan.models import Project
+
+CHUNK = 200
+
+CSV_COLUMNS = [
+    "code",
+    "url",
+    "title_en",
+    "title_es",
+    "description_en",
+    "description_es",
+    "status",
+    "status_name",
+    "is_published",
+    "pillar",
+    "goal",
+    "announced_on",
+    "planned_start",
+    "planned_end",
+    "actual_start",
+    "actual_end",
+    "countries",
+    "agencies",
+    "lead_agencies",
+    "budget_amount",
+    "budget_currency",
+    "created_at",
+    "updated_at",
+]
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value else ""
+
+
+def project_csv_row(project: Project, url: str) -> list[str]:
+    roles = list(project.agency_roles.all())
+    return [
+        project.code,
+        url,
+        project.title_en,
+        project.title_es,
+        project.description_en,
+        project.description_es,
+        project.status,
+        ActivityStatus(project.status).label,
+        "true" if project.is_published else "false",
+        project.goal.pillar.code,
+        project.goal.code,
+        _iso(project.announced_on),
+        _iso(project.planned_start),
+        _iso(project.planned_end),
+        _iso(project.actual_start),
+        _iso(project.actual_end),
+        ";".join(c.country for c in project.countries.all()),
+        # agency code and IATI OrganisationRole code, e.g. "MX-SE:4;US-DOC:4"
+        ";".join(f"{r.agency.code}:{r.role}" for r in roles),
+        ";".join(r.agency.code for r in roles if r.is_lead),
+        "" if project.budget_amount is None else str(project.budget_amount),
+        project.budget_currency,
+        _iso(project.created_at),
+        _iso(project.updated_at),
+    ]
+
+
+def stream_csv(projects: Iterable[Project], url_for: Any) -> Iterator[str]:
+    """UTF-8 CSV with a header row, one row per project; lists are joined with ';'."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for project in projects:
+        writer.writerow(project_csv_row(project, url_for(project)))
+        if buffer.tell() > 16384:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+# -- IATI ---------------------------------------------------------------------------
+
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# IATI ActivityDateType codes
+PLANNED_START, ACTUAL_START, PLANNED_END, ACTUAL_END = "1", "2", "3", "4"
+
+
+def _narratives(parent: ET.Element, texts: dict[str, str]) -> None:
+    for lang, text in texts.items():
+        if text:
+            ET.SubElement(parent, "narrative", {XML_LANG: lang}).text = text
+
+
+def iati_activity(project: Project) -> ET.Element:
+    ref = settings.IATI_REPORTING_ORG_REF
+    activity = ET.Element(
+        "iati-activity",
+        {
+            "last-updated-datetime": project.updated_at.replace(microsecond=0).isoformat(),
+            XML_LANG: "en",
+            **({"default-currency": project.budget_currency} if project.budget_currency else {}),
+        },
+    )
+    ET.SubElement(activity, "iati-identifier").text = f"{ref}-{project.code}"
+    reporting = ET.SubElement(
+        activity, "reporting-org", {"ref": ref, "type": settings.IATI_REPORTING_ORG_TYPE}
+    )
+    _narratives(reporting, settings.IATI_REPORTING_ORG_NAME)
+    _narratives(ET.SubElement(activity, "title"), {"en": project.title_en, "es": project.title_es})
+    description = ET.SubElement(activity, "description", {"type": "1"})
+    _narratives(
+        description,
+        {
+            "en": project.description_en or project.title_en,
+            "es": project.description_es or project.title_es,
+        },
+    )
+    for role in project.agency_roles.all():
+        org = ET.SubElement(
+            activity,
+            "participating-org",
+            {"ref": role.agency.code, "role": role.role, "type": role.agency.organisation_type},
+        )
+        _narratives(org, {"en": role.agency.name_en, "es": role.agency.name_es})
+    ET.SubElement(activity, "activity-status", {"code": project.status})
+    dates = [
+        (PLANNED_START, project.planned_start),
+        (ACTUAL_START, project.actual_start),
+        (PLANNED_END, project.planned_end),
+        (ACTUAL_END, project.actual_end),
+    ]
+    if not project.planned_start and not project.actual_start and project.announced_on:
+        # IATI needs a date; when no start was published, the announcement stands in,
+        # and says so.
+        element = ET.SubElement(
+            activity,
+            "activity-date",
+            {"type": PLANNED_START, "iso-date": project.announced_on.isoformat()},
+        )
+        _narratives(
+            element,
+            {
+                "en": "Date the work plan announced the activity; no start date was published.",
+                "es": "Fecha en que el plan de trabajo anunció la actividad; no se publicó "
+                "fecha de inicio.",
+            },
+        )
+    for date_type, value in dates:
+        if value:
+            ET.SubElement(
+                activity, "activity-date", {"type": date_type, "iso-date": value.isoformat()}
+            )
+    for country in project.countries.all():
+        ET.SubElement(activity, "recipient-country", {"code": country.country})
+    if project.budget_amount is not None and project.planned_start and project.planned_end:
+        budget = ET.SubElement(activity, "budget", {"type": "1", "status": "1"})
+        ET.SubElement(budget, "period-start", {"iso-date": project.planned_start.isoformat()})
+        ET.SubElement(budget, "period-end", {"iso-date": project.planned_end.isoformat()})
+        ET.SubElement(
+            budget,
+            "value",
+            {"currency": project.budget_currency, "value-date": project.planned_start.isoformat()},
+        ).text = str(project.budget_amount)
+    return activity
+
+
+def stream_iati(projects: Iterable[Project]) -> Iterator[bytes]:
+    """An `iati-activities` document (IATI standard 2.03), one activity per project."""
+    generated = datetime.now(UTC).replace(microsecond=0).isoformat()
+    yield (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<iati-activities version="2.03" generated-datetime="{generated}">\n'
+    ).encode()
+    for project in projects:
+        yield ET.tostring(iati_activity(project), encoding="utf-8", xml_declaration=False)
+        yield b"\n"
+    yield b"</iati-activities>\n"

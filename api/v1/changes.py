@@ -1,0 +1,173 @@
+"""GET /api/v1/changes/: the audit trail as a feed partners replay to stay in sync."""
+
+from typing import Any
+
+from django.utils.http import urlencode
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.base import ProblemResponseMixin, check_query_params
+from api.errors import QueryParameterError
+from api.permissions import PlanPermission
+from workplan.access import is_plan_admin
+from workplan.changes import OBJECT_TYPES, caller_agency_code, events_visible_to, feed_entry
+from workplan.models import AuditAction
+
+
+class ChangeSerializer(serializers.Serializer):
+    """One change to the plan."""
+
+    cursor = serializers.CharField(help_text="Opaque, increasing: pass it as `after`.")
+    occurred_at = serializers.DateTimeField()
+    action = serializers.ChoiceField(AuditAction.choices)
+    object_type = serializers.ChoiceField([(t, t) for t in OBJECT_TYPES])
+    code = serializers.CharField(help_text="The object's public code.")
+    url = serializers.URLField(help_text="The object's URL (a 404 once it is archived).")
+    agency = serializers.CharField(
+        allow_null=True, help_text="Code of the agency that made the change; null for staff."
+    )
+    visible = serializers.BooleanField(
+        help_text="False when the caller can no longer see the object (archived, or "
+        "unpublished outside its agencies): a replica deletes it."
+    )
+    changes = serializers.DictField(
+        child=serializers.JSONField(), help_text="New values of the fields this change set."
+    )
+    object = serializers.DictField(
+        child=serializers.JSONField(),
+        allow_null=True,
+        help_text="The object's whole state after the change (text in both languages, "
+        "related objects by code); null when `visible` is false.",
+    )
+
+
+class ChangePageSerializer(serializers.Serializer):
+    results = ChangeSerializer(many=True)
+    next = serializers.URLField(
+        help_text="Where to continue: call it again later to get newer changes."
+    )
+    has_more = serializers.BooleanField(help_text="True when more changes are waiting now.")
+
+
+FILTERS = {
+    "object_type": OBJECT_TYPES,
+    "action": tuple(AuditAction.values),
+}
+
+
+class ChangeFeedView(ProblemResponseMixin, generics.GenericAPIView):
+    """The change feed."""
+
+    permission_classes = [PlanPermission]
+    serializer_class = ChangeSerializer
+    pagination_class = None
+    allowed_params = frozenset({"after", "limit", "object_type", "code", "action", "format"})
+
+    def _int(self, request: Request, name: str, default: int, low: int, high: int) -> int:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise QueryParameterError(
+                {name: [f"Must be a whole number from {low} to {high}; got {raw!r}."]}
+            )
+        return int(raw)
+
+    def _values(self, request: Request, name: str) -> list[str]:
+        values = [
+            v.strip()
+            for raw in request.query_params.getlist(name)
+            for v in raw.split(",")
+            if v.strip()
+        ]
+        if name in FILTERS:
+            unknown = [v for v in values if v not in FILTERS[name]]
+            if unknown:
+                choices = ", ".join(FILTERS[name])
+                raise QueryParameterError(
+                    {name: [f"Unknown value(s): {', '.join(unknown)}; use {choices}."]}
+                )
+        return values
+
+    @extend_schema(
+        operation_id="changes_list",
+        summary="List changes since a cursor",
+        description=(
+            "Every create, update, archive and restore, oldest first, after the cursor "
+            "given in `after` (from the start when absent). Keep the `cursor` of the last "
+            "change you applied and pass it next time; `next` is that call. Each change "
+            "carries the object's whole state, so a replica upserts `object` by "
+            "(`object_type`, `code`) and deletes the object when `visible` is false. "
+            "Changes to unpublished projects reach only those who may see them."
+        ),
+        tags=["changes"],
+        parameters=[
+            OpenApiParameter(
+                "after", OpenApiTypes.STR, description="Cursor of the last change seen."
+            ),
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                description="Changes per call: default 100, at most 1000.",
+            ),
+            OpenApiParameter(
+                "object_type",
+                OpenApiTypes.STR,
+                many=True,
+                explode=True,
+                enum=list(OBJECT_TYPES),
+                description="Only changes to these kinds of object.",
+            ),
+            OpenApiParameter(
+                "code",
+                OpenApiTypes.STR,
+                many=True,
+                explode=True,
+                description="Only changes to objects with these codes.",
+            ),
+            OpenApiParameter(
+                "action",
+                OpenApiTypes.STR,
+                many=True,
+                explode=True,
+                enum=list(AuditAction.values),
+                description="Only these actions.",
+            ),
+        ],
+        responses={200: ChangePageSerializer},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        check_query_params(request, self.allowed_params)
+        after = self._int(request, "after", 0, 0, 2**62)
+        limit = self._int(request, "limit", 100, 1, 1000)
+        admin = is_plan_admin(request.user)
+        agency_code = None if admin else caller_agency_code(request.user)
+        events = events_visible_to(request.user, agency_code).filter(pk__gt=after)
+        if types := self._values(request, "object_type"):
+            events = events.filter(object_type__in=types)
+        if codes := self._values(request, "code"):
+            events = events.filter(object_code__in=[c.upper() for c in codes])
+        if actions := self._values(request, "action"):
+            events = events.filter(action__in=actions)
+        page = list(events.select_related("agency").order_by("pk")[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+        base_url = request.build_absolute_uri("/")
+        results = [
+            feed_entry(event, base_url=base_url, admin=admin, agency_code=agency_code)
+            for event in page
+        ]
+        params = [
+            (name, value)
+            for name, values in request.query_params.lists()
+            if name != "after"
+            for value in values
+        ]
+        cursor = page[-1].pk if page else after
+        next_url = request.build_absolute_uri(
+            request.path + "?" + urlencode([*params, ("after", str(cursor))])
+        )
+        return Response({"results": results, "next": next_url, "has_more": has_more})

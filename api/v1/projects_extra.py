@@ -1,0 +1,231 @@
+"""Bulk upsert and exports of projects: mixed into ProjectViewSet."""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.errors import ItemErrors, flatten_errors
+from api.exports import stream_csv, stream_iati
+from api.idempotency import idempotent
+from api.renderers import CSVRenderer, IATIXMLRenderer
+from workplan import services
+from workplan.models import Project
+
+from .serializers.projects import ProjectWriteSerializer
+
+
+class BulkRequestSerializer(serializers.Serializer):
+    projects = ProjectWriteSerializer(many=True, help_text="Projects keyed by `code`.")
+
+
+class BulkResultSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    status = serializers.ChoiceField(["created", "updated", "unchanged"])
+    url = serializers.URLField()
+
+
+class BulkResponseSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    results = BulkResultSerializer(many=True)
+
+
+def _item_errors(index: int, code: str, detail: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            **error,
+            "field": f"projects.{index}" + (f".{error['field']}" if error["field"] else ""),
+            "index": index,
+            "item_code": code,
+        }
+        for error in flatten_errors(detail)
+    ]
+
+
+class ProjectBulkAndExportMixin:
+    """`POST projects/bulk/`, `GET projects/export/csv/` and `GET projects/export/iati/`."""
+
+    @extend_schema(
+        operation_id="projects_bulk_upsert",
+        summary="Create or update many projects",
+        description=(
+            "Creates or updates up to `API_BULK_MAX_ITEMS` (default 100) projects keyed by "
+            "code, all or nothing, in one transaction. Existing projects are updated with "
+            "the fields sent (as PATCH); new codes are created. The same permissions, "
+            "audit entries and webhooks apply as for single writes. On any failure nothing "
+            "is written and the 400 problem lists each failing item's `index`, "
+            "`item_code` and field errors. Accepts Idempotency-Key."
+        ),
+        request=BulkRequestSerializer,
+        responses={200: BulkResponseSerializer},
+        examples=[
+            OpenApiExample(
+                "Two projects",
+                request_only=True,
+                value={
+                    "projects": [
+                        {"code": "HLED-2021-01", "status": "2"},
+                        {
+                            "code": "HLED-2026-07",
+                            "goal": "P4-G2",
+                            "title_en": "MSME export clinics",
+                            "title_es": "Clínicas de exportación para MIPYMES",
+                            "participating_agencies": [{"agency": "MX-SE", "role": "4"}],
+                            "countries": ["MX"],
+                        },
+                    ]
+                },
+            )
+        ],
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return idempotent(request, lambda: self._bulk(request))
+
+    def _bulk(self, request: Request) -> Response:
+        body = request.data
+        limit = settings.API_BULK_MAX_ITEMS
+        if not isinstance(body, dict) or not isinstance(body.get("projects"), list):
+            raise serializers.ValidationError({"projects": ['Send {"projects": [...]}.']})
+        unknown = sorted(set(body) - {"projects"})
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        raw_items = body["projects"]
+        if not 1 <= len(raw_items) <= limit:
+            raise serializers.ValidationError(
+                {"projects": [f"Send from 1 to {limit} projects; got {len(raw_items)}."]}
+            )
+        codes = [str(item.get("code", "")).upper() for item in raw_items if isinstance(item, dict)]
+        existing = {p.code: p for p in Project.objects.filter(code__in=codes)}
+        user = request.user
+        editable = set(
+            Project.objects.editable_by(user).filter(code__in=codes).values_list("code", flat=True)
+        )
+        visible = set(
+            Project.objects.visible_to(user).filter(code__in=codes).values_list("code", flat=True)
+        )
+        context = self.get_serializer_context()  # type: ignore[attr-defined]
+        errors: list[dict[str, Any]] = []
+        items: list[services.BulkItem] = []
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_items):
+            code = str(raw.get("code", "")).upper() if isinstance(raw, dict) else ""
+            problem = None
+            if not isinstance(raw, dict):
+                problem = {"non_field_errors": ["Each item must be an object."]}
+            elif not code:
+                problem = {"code": ["This field is required."]}
+            elif code in seen:
+                problem = {"code": ["This code appears twice in the request."]}
+            elif code in existing and existing[code].archived_at is not None:
+                problem = {"code": ["This project is archived; a plan admin can restore it."]}
+            elif code in existing and code not in editable:
+                problem = (
+                    {"code": ["Your agency does not take part in this project."]}
+                    if code in visible
+                    else {"code": ["This code is already in use."]}
+                )
+            seen.add(code)
+            if problem:
+                errors += _item_errors(index, code, problem)
+                continue
+            obj = existing.get(code)
+            serializer = ProjectWriteSerializer(
+                obj, data=raw, partial=obj is not None, context=context
+            )
+            if not serializer.is_valid():
+                errors += _item_errors(index, code, serializer.errors)
+                continue
+            items.append(services.BulkItem(index, code, obj, serializer.service_data()))
+        if not errors:
+            try:
+                results = services.project_bulk_upsert(
+                    items=items,
+                    actor=self.actor(),  # type: ignore[attr-defined]
+                )
+            except services.BulkError as exc:
+                for index, code, error in exc.errors:
+                    detail = error.message_dict if hasattr(error, "error_dict") else error.messages
+                    errors += _item_errors(index, code, detail)
+        if errors:
+            failing = sorted({e["index"] for e in errors})
+            raise ItemErrors(
+                errors,
+                f"{len(failing)} of {len(raw_items)} item(s) failed; nothing was written. "
+                f"Failing items: {', '.join(map(str, failing))}.",
+            )
+        counts = {
+            state: sum(1 for _, s in results if s == state)
+            for state in ("created", "updated", "unchanged")
+        }
+        return Response(
+            {
+                **counts,
+                "results": [
+                    {
+                        "code": code,
+                        "status": state,
+                        "url": self.reverse_action("detail", kwargs={"code": code}),  # type: ignore[attr-defined]
+                    }
+                    for code, state in results
+                ],
+            }
+        )
+
+    def _export_queryset(self) -> Any:
+        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        if not queryset.query.order_by:
+            queryset = queryset.order_by("code")
+        return queryset.iterator(chunk_size=200)
+
+    @extend_schema(
+        operation_id="projects_export_csv",
+        summary="Export projects as CSV",
+        description=(
+            "The projects the list would return (same filters, same visibility), one row "
+            "each, streamed. Lists are joined with `;`; agencies as `CODE:ROLE`."
+        ),
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, UTF-8."),
+        },
+    )
+    @action(detail=False, methods=["get"], url_path="export/csv", renderer_classes=[CSVRenderer])
+    def export_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
+        url = self.reverse_action("list")  # type: ignore[attr-defined]
+        response = StreamingHttpResponse(
+            stream_csv(self._export_queryset(), lambda p: f"{url}{p.code}/"),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="projects.csv"'
+        return response
+
+    @extend_schema(
+        operation_id="projects_export_iati",
+        summary="Export projects as IATI activity XML",
+        description=(
+            "The projects the list would return, as an IATI 2.03 `iati-activities` "
+            "document: one `iati-activity` per project with identifier, reporting "
+            "organisation, English and Spanish narratives, participating organisations and "
+            "roles, status, dates and recipient countries. Streamed."
+        ),
+        responses={
+            (200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="IATI XML."),
+        },
+    )
+    @action(
+        detail=False, methods=["get"], url_path="export/iati", renderer_classes=[IATIXMLRenderer]
+    )
+    def export_iati(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
+        response = StreamingHttpResponse(
+            stream_iati(self._export_queryset()), content_type="application/xml; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="iati-activities.xml"'
+        return response

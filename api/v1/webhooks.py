@@ -1,0 +1,225 @@
+"""Webhook subscriptions and their delivery log, for plan admins."""
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.base import ProblemResponseMixin, check_query_params
+from api.fields import StrictInputMixin
+from api.pagination import PagePagination
+from workplan.access import is_plan_admin
+from workplan.changes import OBJECT_TYPES
+from workplan.models import AuditAction, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from workplan.webhooks import check_webhook_target, webhook_redeliver
+
+EVENT_TYPE = re.compile(rf"^(\*|({'|'.join(OBJECT_TYPES)})\.(\*|{'|'.join(AuditAction.values)}))$")
+
+
+class PlanAdminOnly(permissions.BasePermission):
+    message = "Only plan admins manage webhooks."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            from rest_framework.exceptions import NotAuthenticated
+
+            raise NotAuthenticated()
+        from api.permissions import token_can_write
+
+        if request.method not in permissions.SAFE_METHODS and not token_can_write(request):
+            return False
+        return is_plan_admin(request.user)
+
+
+class WebhookSubscriptionSerializer(StrictInputMixin, serializers.ModelSerializer):
+    """A webhook subscription. The signing secret is shown only when it is created."""
+
+    read_only_names = frozenset({"id", "created_at", "updated_at", "secret"})
+    event_types = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="'<object type>.<action>' (e.g. project.update), 'project.*', or '*'.",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = [
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_url(self, value: str) -> str:
+        try:
+            check_webhook_target(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["url"]) from exc
+        return value
+
+    def validate_event_types(self, value: Any) -> list[str]:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise serializers.ValidationError("Give a non-empty list of event types.")
+        wrong = [v for v in value if not EVENT_TYPE.match(v)]
+        if wrong:
+            raise serializers.ValidationError(
+                f"Unknown event type(s): {', '.join(wrong)}; use '<object type>.<action>' "
+                f"with object types {', '.join(OBJECT_TYPES)} and actions "
+                f"{', '.join(AuditAction.values)}, or '*'."
+            )
+        return sorted(set(value))
+
+
+class NewWebhookSubscriptionSerializer(WebhookSubscriptionSerializer):
+    """A webhook subscription just created, with its signing secret (shown this once)."""
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
+        read_only_fields = [*WebhookSubscriptionSerializer.Meta.read_only_fields, "secret"]
+
+
+class WebhookAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = ["attempted_at", "status_code", "error", "duration_ms", "succeeded"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    """One event for one subscription and every attempt to deliver it."""
+
+    event_cursor = serializers.CharField(source="event_id", help_text="The change's cursor.")
+    log = WebhookAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "webhook_id",
+            "event_type",
+            "event_cursor",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_attempt_at",
+            "last_status_code",
+            "last_error",
+            "delivered_at",
+            "created_at",
+            "log",
+        ]
+        read_only_fields = fields
+
+
+EXAMPLE = {
+    "url": "https://partner.example.org/hooks/workplan",
+    "description": "SE project sync",
+    "event_types": ["project.*"],
+    "is_active": True,
+}
+ADMIN_ONLY = " Plan admins only."
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List webhook subscriptions", description="All subscriptions." + ADMIN_ONLY
+    ),
+    retrieve=extend_schema(
+        summary="Retrieve a webhook subscription", description="One subscription." + ADMIN_ONLY
+    ),
+    create=extend_schema(
+        summary="Subscribe to events",
+        description=(
+            "Creates a subscription. The response carries the signing `secret` this once. "
+            "Targets must be http(s) and resolve to public addresses." + ADMIN_ONLY
+        ),
+        responses={201: NewWebhookSubscriptionSerializer},
+        examples=[OpenApiExample("Project events", value=EXAMPLE, request_only=True)],
+    ),
+    update=extend_schema(
+        summary="Replace a webhook subscription",
+        description="Replaces the subscription's settings." + ADMIN_ONLY,
+        examples=[OpenApiExample("Project events", value=EXAMPLE, request_only=True)],
+    ),
+    partial_update=extend_schema(
+        summary="Update a webhook subscription",
+        description="Changes the fields sent (e.g. pause it with is_active false)." + ADMIN_ONLY,
+        examples=[OpenApiExample("Pause", value={"is_active": False}, request_only=True)],
+    ),
+    destroy=extend_schema(
+        summary="Delete a webhook subscription",
+        description="Stops deliveries and deletes the subscription and its log." + ADMIN_ONLY,
+    ),
+)
+class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
+    """Webhook subscriptions (plan admins)."""
+
+    queryset = WebhookSubscription.objects.all()
+    serializer_class = WebhookSubscriptionSerializer
+    permission_classes = [PlanAdminOnly]
+    pagination_class = PagePagination
+    filter_backends: list[Any] = []
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        allowed = {"format"}
+        if self.action in ("list", "deliveries"):
+            allowed |= PagePagination.query_params
+        check_query_params(request, allowed)
+
+    def get_serializer_class(self) -> Any:
+        if self.action == "create":
+            return NewWebhookSubscriptionSerializer
+        if self.action in ("deliveries", "redeliver"):
+            return WebhookDeliverySerializer
+        return WebhookSubscriptionSerializer
+
+    def get_object(self) -> Any:
+        if not str(self.kwargs.get("pk", "")).isdigit():
+            raise NotFound()
+        return super().get_object()
+
+    @extend_schema(
+        summary="List a subscription's deliveries",
+        description="The delivery log, newest first, with every attempt." + ADMIN_ONLY,
+        responses={200: WebhookDeliverySerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        subscription = self.get_object()
+        queryset = subscription.deliveries.prefetch_related("log").order_by("-id")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Redeliver an event",
+        description=(
+            "Sends a delivery again now, with the same webhook-id, and gives it a fresh "
+            "retry budget." + ADMIN_ONLY
+        ),
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"deliveries/(?P<delivery_id>[0-9]+)/redeliver",
+    )
+    def redeliver(self, request: Request, *args: Any, delivery_id: str, **kwargs: Any) -> Response:
+        subscription = self.get_object()
+        delivery = subscription.deliveries.filter(pk=int(delivery_id)).first()
+        if delivery is None:
+            raise NotFound("No such delivery for this subscription.")
+        with transaction.atomic():
+            webhook_redeliver(delivery=delivery)
+        delivery.refresh_from_db()
+        return Response(WebhookDeliverySerializer(delivery).data, status=202)
