@@ -15,7 +15,7 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	&& { command -v $$c; break; }; done)
 
-.PHONY: install run serve test lint typecheck schema clean
+.PHONY: install run worker test lint schema clean
 
 install: $(STAMP)
 
@@ -26,10 +26,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Serves the API and runs the task worker (webhook deliveries) beside it; Ctrl-C stops both.
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_workplan
+	@trap 'kill 0' EXIT; \
+	$(BIN)/python manage.py db_worker --queue-name '*' --no-reload & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+worker: install
+	$(BIN)/python manage.py db_worker --queue-name '*'
 
 test: install
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)

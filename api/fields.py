@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -93,6 +94,15 @@ class PlanSerializer(serializers.ModelSerializer):
         return extra
 
 
+class StrictCharField(serializers.CharField):
+    """Text must be sent as a JSON string: DRF would turn 12345 into "12345"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictInputMixin:
     """Refuse fields the caller may not send instead of silently ignoring them.
 
@@ -129,6 +139,11 @@ class WriteSerializer(StrictInputMixin, serializers.ModelSerializer):
     """
 
     read_only_names = frozenset({"url", "created_at", "updated_at", "translations"})
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

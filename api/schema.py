@@ -4,11 +4,12 @@ Common parameters (`lang`, `fields`, `Accept-Language`) and problem-details erro
 responses are added here once, so no operation can forget them.
 """
 
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from api.errors import PROBLEM_CONTENT_TYPE
@@ -60,20 +61,31 @@ ERROR_DESCRIPTIONS = {
     429: "Too many requests: wait for the seconds given in Retry-After.",
 }
 
-READ_ERRORS = [400, 401, 404, 406, 429]
-WRITE_ERRORS = {
-    "create": [400, 401, 403, 406, 409, 413, 415, 422, 429],
-    "update": [400, 401, 403, 404, 406, 409, 412, 413, 415, 428, 429],
-    "partial_update": [400, 401, 403, 404, 406, 409, 412, 413, 415, 428, 429],
-    "destroy": [400, 401, 403, 404, 409, 412, 428, 429],
-    "restore": [400, 401, 403, 404, 406, 409, 429],
-}
+READ_ERRORS = {400, 401, 404, 406, 429}
+CREATE_ERRORS = {400, 401, 403, 406, 409, 413, 415, 422, 429}
+ACTION_ERRORS = {400, 401, 403, 404, 406, 409, 429}
+UPDATE_ERRORS = {400, 401, 403, 404, 406, 409, 412, 413, 415, 428, 429}
+DELETE_ERRORS = {401, 403, 404, 409, 412, 428, 429}
+# Without ETags (webhook subscriptions) there is no If-Match to require or compare.
+CONDITIONAL = {412, 428}
 
 
 class AutoSchema(SpectacularAutoSchema):
     def error_statuses(self) -> list[int]:
         action = getattr(self.view, "action", None)
-        return WRITE_ERRORS.get(action or "", READ_ERRORS)
+        if self.method == "GET":
+            statuses = set(READ_ERRORS)
+            if getattr(self.view, "reads_need_admin", False):
+                statuses.add(403)
+        elif self.method == "POST":
+            statuses = CREATE_ERRORS if action in ("create", "bulk") else ACTION_ERRORS
+        elif self.method in ("PUT", "PATCH"):
+            statuses = UPDATE_ERRORS
+        else:
+            statuses = DELETE_ERRORS
+        if not hasattr(self.view, "etag_for"):
+            statuses = statuses - CONDITIONAL
+        return sorted(statuses)
 
     def get_request_serializer(self) -> Any:
         write_class = getattr(self.view, "write_serializer_class", None)
@@ -87,7 +99,12 @@ class AutoSchema(SpectacularAutoSchema):
 
     def get_auth(self) -> list[dict[str, list[str]]]:
         auths = super().get_auth()
-        if self.method in ("GET", "HEAD") and settings.API_ANONYMOUS_READ and {} not in auths:
+        if (
+            self.method in ("GET", "HEAD")
+            and settings.API_ANONYMOUS_READ
+            and not getattr(self.view, "reads_need_admin", False)
+            and {} not in auths
+        ):
             auths.append({})  # reading needs no credentials
         return auths
 
@@ -159,19 +176,17 @@ class AutoSchema(SpectacularAutoSchema):
             )
         return params
 
-    def get_response_serializers(self) -> Any:
-        declared = super().get_response_serializers()
-        if isinstance(declared, dict):
-            responses: dict[Any, Any] = declared
-        elif self.method == "DELETE":
-            responses = {204: OpenApiResponse(description="Archived; no body.")}
-        else:
-            responses = {201 if self._is_create_operation() else 200: declared}
-        action = getattr(self.view, "action", None)
-        if action == "retrieve":
-            responses.setdefault(304, OpenApiResponse(description="Not modified (If-None-Match)."))
+    def _get_response_bodies(self, direction: Any = "response") -> Any:
+        """Every operation's own responses, plus its problem responses and a 304 for reads
+        that take If-None-Match; added here so that `@extend_schema(responses=...)` keeps them."""
+        responses = super()._get_response_bodies(direction)
+        if getattr(self.view, "action", None) == "retrieve" and "304" not in responses:
+            responses["304"] = {"description": "Not modified (If-None-Match matched)."}
         for status in self.error_statuses():
-            responses.setdefault((status, PROBLEM_CONTENT_TYPE), ProblemSerializer)
+            if str(status) not in responses:
+                responses[str(status)] = self._get_response_for_code(
+                    ProblemSerializer, str(status), [PROBLEM_CONTENT_TYPE], direction
+                )
         return responses
 
     def _get_response_for_code(
@@ -179,6 +194,8 @@ class AutoSchema(SpectacularAutoSchema):
     ) -> Any:
         response = super()._get_response_for_code(serializer, status_code, *args, **kwargs)
         code = int(status_code) if str(status_code).isdigit() else None
+        if code is not None and not response.get("description"):
+            response["description"] = HTTPStatus(code).phrase
         if code in ERROR_DESCRIPTIONS:
             response["description"] = ERROR_DESCRIPTIONS[code]
         action = getattr(self.view, "action", None)
@@ -272,6 +289,34 @@ def make_translations_optional(result: dict[str, Any], **kwargs: Any) -> dict[st
         required = component.get("required")
         if required and "translations" in required:
             required.remove("translations")
+    return result
+
+
+STANDARD_WEBHOOK_HEADERS = [
+    ("webhook-id", "Message id, the same on every retry: drop duplicates by it."),
+    ("webhook-timestamp", "Unix time of this attempt; reject stale messages."),
+    (
+        "webhook-signature",
+        "Space-separated `v1,<base64 HMAC-SHA256>` signatures of "
+        "`webhook-id.webhook-timestamp.body` with the subscription's secret.",
+    ),
+]
+
+
+def document_webhook_headers(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular leaves webhook parameters out; add the Standard Webhooks headers."""
+    for path_item in result.get("webhooks", {}).values():
+        for operation in path_item.values():
+            operation["parameters"] = [
+                {
+                    "in": "header",
+                    "name": name,
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": description,
+                }
+                for name, description in STANDARD_WEBHOOK_HEADERS
+            ]
     return result
 
 

@@ -33,3 +33,11 @@ def get_json(api: APIClient) -> Callable[..., Any]:
         return response.json()
 
     return _get
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Throttle counters and other cached state never leak from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -23,7 +23,11 @@ from workplan.models import (
     ProjectAgencyRole,
     ProjectCountry,
     ProjectLink,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
 )
+from workplan.webhooks import check_webhook_target, webhook_redeliver
 
 TIMESTAMPS = ("version", "created_at", "updated_at", "archived_at")
 
@@ -339,3 +343,83 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# -- webhooks -----------------------------------------------------------------------------
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ("id", "url", "description", "event_types", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("url", "description")
+    readonly_fields = ("secret", "created_at", "updated_at")
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class CheckedForm(form):  # type: ignore[misc,valid-type]
+            def clean_url(self) -> str:
+                url = self.cleaned_data["url"]
+                try:
+                    check_webhook_target(url)
+                except ValidationError as exc:
+                    raise ValidationError(exc.message_dict["url"]) from exc
+                return url
+
+        return CheckedForm
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = (
+        "attempted_at",
+        "status_code",
+        "error",
+        "duration_ms",
+        "succeeded",
+    )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: read-only, with every attempt; deliveries can be sent again."""
+
+    list_display = (
+        "webhook_id",
+        "subscription",
+        "event_type",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_attempt_at",
+        "next_attempt_at",
+        "delivered_at",
+    )
+    list_filter = ("status", "event_type", "subscription")
+    list_select_related = ("subscription",)
+    search_fields = ("webhook_id", "last_error")
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Send again now (same webhook-id)", permissions=["view"])
+    def redeliver_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for delivery in queryset:
+            webhook_redeliver(delivery=delivery)
+        self.message_user(request, f"Queued {queryset.count()} delivery(ies).", messages.SUCCESS)

@@ -21,21 +21,21 @@ from workplan.models import Project
 from .serializers.projects import ProjectWriteSerializer
 
 
-class BulkRequestSerializer(serializers.Serializer):
+class ProjectBulkSerializer(serializers.Serializer):
     projects = ProjectWriteSerializer(many=True, help_text="Projects keyed by `code`.")
 
 
-class BulkResultSerializer(serializers.Serializer):
+class ProjectBulkItemResultSerializer(serializers.Serializer):
     code = serializers.CharField()
     status = serializers.ChoiceField(["created", "updated", "unchanged"])
     url = serializers.URLField()
 
 
-class BulkResponseSerializer(serializers.Serializer):
+class ProjectProjectBulkItemResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
-    results = BulkResultSerializer(many=True)
+    results = ProjectBulkItemResultSerializer(many=True)
 
 
 def _item_errors(index: int, code: str, detail: Any) -> list[dict[str, Any]]:
@@ -64,8 +64,8 @@ class ProjectBulkAndExportMixin:
             "is written and the 400 problem lists each failing item's `index`, "
             "`item_code` and field errors. Accepts Idempotency-Key."
         ),
-        request=BulkRequestSerializer,
-        responses={200: BulkResponseSerializer},
+        request=ProjectBulkSerializer,
+        responses={200: ProjectProjectBulkItemResultSerializer},
         examples=[
             OpenApiExample(
                 "Two projects",

@@ -5,7 +5,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    OpenApiWebhook,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -15,6 +21,7 @@ from rest_framework.response import Response
 from api.base import ProblemResponseMixin, check_query_params
 from api.fields import StrictInputMixin
 from api.pagination import PagePagination
+from api.v1.changes import ChangeSerializer
 from workplan.access import is_plan_admin
 from workplan.changes import OBJECT_TYPES
 from workplan.models import AuditAction, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -168,6 +175,7 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
     permission_classes = [PlanAdminOnly]
     pagination_class = PagePagination
     filter_backends: list[Any] = []
+    reads_need_admin = True
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -223,3 +231,36 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
             webhook_redeliver(delivery=delivery)
         delivery.refresh_from_db()
         return Response(WebhookDeliverySerializer(delivery).data, status=202)
+
+
+class WebhookPayloadSerializer(serializers.Serializer):
+    """The body of every webhook request."""
+
+    type = serializers.CharField(help_text="'<object type>.<action>', e.g. project.update.")
+    timestamp = serializers.DateTimeField(help_text="When the change happened.")
+    data = ChangeSerializer(  # type: ignore[assignment]
+        help_text="The change, as the change feed shows it to a plan admin."
+    )
+
+
+plan_changed = OpenApiWebhook(
+    name="planChanged",
+    decorator=extend_schema(
+        summary="A change to the plan",
+        description=(
+            "Sent to each subscription whose `event_types` match, by the task worker, at "
+            "least once: a delivery that does not get a 2xx answer is retried with "
+            "exponential backoff for about 27 hours (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, "
+            "10 h), always with the same `webhook-id`, which receivers use to drop "
+            "duplicates. Signed as the Standard Webhooks specification says: verify "
+            "`webhook-signature` (HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with "
+            "the subscription's secret) with a Standard Webhooks library."
+        ),
+        tags=["webhooks"],
+        request=WebhookPayloadSerializer,
+        responses={
+            200: OpenApiResponse(description="Any 2xx: delivered."),
+            500: OpenApiResponse(description="Anything else (or no answer): retried later."),
+        },
+    ),
+)

@@ -698,6 +698,34 @@ def test_hidden_project_is_404_whatever_the_case_and_representation(world, calle
         assert code not in body["detail"]
 
 
+@pytest.mark.parametrize(
+    ("caller", "hidden"),
+    [
+        ("anonymous", "DRAFT-A"),
+        ("anonymous", "GONE-A"),
+        ("reader_a", "DRAFT-B"),
+        ("reader_a", "GONE-A"),
+        ("editor_a_read", "DRAFT-B"),
+        ("editor_a", "DRAFT-B"),
+        ("editor_a", "GONE-A"),
+        ("editor_b", "DRAFT-A"),
+        ("admin_read", "GONE-A"),
+    ],
+)
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_hidden_and_missing_objects_answer_alike(world, caller, hidden, method):
+    # No existence oracle: what a caller cannot see answers exactly as a code that never was.
+    url = detail_url("projects", hidden)
+    missing = detail_url("projects", "NEVER-1")
+    body = PATCH_BODY["projects"] if method == "patch" else None
+    answers = [
+        send(world, caller, method, u, body, None if method == "get" else "*")
+        for u in (url, missing)
+    ]
+    assert answers[0].status_code == answers[1].status_code >= 400
+    assert answers[0].json()["detail"] == answers[1].json()["detail"]
+
+
 def test_reader_sees_unpublished_project_of_its_agency_but_cannot_write(world):
     project = world.objects["projects", "unpublished_of_a"]
     response = send(world, "reader_a", "get", detail_url("projects", project.code))

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db import connection, connections
 from django.utils import timezone
 from rest_framework.parsers import JSONParser
@@ -272,13 +271,6 @@ def run_at_once(count: int, task: Callable[[int], Any]) -> list[Any]:
 
 
 # -- fixtures --------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counters() -> None:
-    # Rate-limit counters live in the (process-wide) cache; these tests make many
-    # anonymous reads and must not inherit other tests' counts and get a 429.
-    cache.clear()
 
 
 @pytest.fixture

@@ -36,57 +36,85 @@ def test_schema_served_as_yaml_by_default(api):
 EXPECTED_ERRORS = {
     "get": {"400", "401", "404", "406", "429"},
     "post": {"400", "401", "403", "406", "409", "429"},
-    "put": {"400", "401", "403", "404", "409", "412", "413", "415", "428", "429"},
-    "patch": {"400", "401", "403", "404", "409", "412", "413", "415", "428", "429"},
-    "delete": {"401", "403", "404", "409", "412", "428", "429"},
+    "put": {"400", "401", "403", "404", "409", "413", "415", "429"},
+    "patch": {"400", "401", "403", "404", "409", "413", "415", "429"},
+    "delete": {"401", "403", "404", "409", "429"},
 }
+RESOURCES = ("pillars", "goals", "agencies", "projects")
+
+
+def _operations(schema):
+    return [
+        (path, method, op) for path, item in schema["paths"].items() for method, op in item.items()
+    ]
+
+
+def _is_resource_operation(path: str) -> bool:
+    parts = path.strip("/").split("/")  # api, v1, resource[, code[, action]]
+    return parts[2] in RESOURCES and not (len(parts) > 3 and parts[3] in ("bulk", "export"))
 
 
 def test_every_operation_is_documented(schema):
-    operations = [
-        (path, method, op) for path, item in schema["paths"].items() for method, op in item.items()
-    ]
-    assert len(operations) >= 28
+    operations = _operations(schema)
+    assert len(operations) >= 40
     for path, method, op in operations:
         where = f"{method.upper()} {path}"
         assert op.get("summary"), where
         assert op.get("description"), where
         assert op.get("operationId"), where
         assert len(op.get("tags", [])) == 1, where
-        success = {"get": "200", "put": "200", "patch": "200", "delete": "204"}.get(method)
-        if method == "post":
-            success = "200" if path.endswith("/restore/") else "201"
-        assert success in op["responses"], (where, success)
         assert EXPECTED_ERRORS[method] <= set(op["responses"]), (where, set(op["responses"]))
         for status, response in op["responses"].items():
+            assert response["description"], (where, status)
             if status.startswith(("4", "5")):
                 content = response["content"]
                 assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
-                assert response["description"], (where, status)
-        params = {p["name"] for p in op.get("parameters", [])}
-        assert {"lang", "fields", "Accept-Language"} <= params, where
-        if method in ("put", "patch", "delete"):
-            assert "If-Match" in params, where
         for p in op.get("parameters", []):
             assert p.get("description") or p["in"] == "path", (where, p["name"])
 
 
+def test_resource_operations_document_language_conditions_and_success(schema):
+    for path, method, op in _operations(schema):
+        if not _is_resource_operation(path):
+            continue
+        where = f"{method.upper()} {path}"
+        success = {"get": "200", "put": "200", "patch": "200", "delete": "204"}.get(method)
+        if method == "post":
+            success = "200" if path.endswith("/restore/") else "201"
+        assert success in op["responses"], (where, success)
+        params = {p["name"] for p in op.get("parameters", [])}
+        assert {"lang", "fields", "Accept-Language"} <= params, where
+        if method in ("put", "patch", "delete"):
+            assert "If-Match" in params, where
+            assert {"412", "428"} <= set(op["responses"]), where
+        if method == "get" and "{code}" in path:
+            assert "304" in op["responses"] and "If-None-Match" in params, where
+
+
 def test_writes_declare_security_and_examples(schema):
-    assert schema["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "description": schema["components"]["securitySchemes"]["bearerAuth"]["description"],
-    }
-    for path, item in schema["paths"].items():
-        for method, op in item.items():
-            security = op.get("security", [])
-            assert {"bearerAuth": []} in security, (method, path)
-            # Reads are open to anonymous callers; writes are not.
-            assert ({} in security) == (method == "get"), (method, path)
-            if method in ("post", "put", "patch") and not path.endswith("/restore/"):
-                body = op["requestBody"]["content"]["application/json"]
-                assert body.get("examples"), (method, path)
-                assert body["schema"]["$ref"].split("/")[-1].endswith("WriteRequest")
+    scheme = schema["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for path, method, op in _operations(schema):
+        security = op.get("security", [])
+        assert {"bearerAuth": []} in security, (method, path)
+        # Reads are open to anonymous callers (except webhook administration); writes are not.
+        anonymous = method == "get" and "/webhooks/" not in path
+        assert ({} in security) == anonymous, (method, path)
+        if method in ("post", "put", "patch") and _is_resource_operation(path):
+            if path.endswith("/restore/"):
+                continue
+            body = op["requestBody"]["content"]["application/json"]
+            assert body.get("examples"), (method, path)
+            assert body["schema"]["$ref"].split("/")[-1].endswith("WriteRequest")
+
+
+def test_webhook_payload_and_headers_are_documented(schema):
+    hook = schema["webhooks"]["planChanged"]["post"]
+    headers = {p["name"] for p in hook["parameters"] if p["in"] == "header"}
+    assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    ref = hook["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    payload = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(payload["properties"]) == {"type", "timestamp", "data"}
 
 
 def test_operation_ids_are_unique_and_stable(schema):

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from api.fields import (
     CodedValueField,
     PlanSerializer,
+    StrictCharField,
     StrictSerializer,
     TranslatedField,
     TranslationsField,
@@ -158,8 +159,8 @@ class BudgetWriteSerializer(StrictSerializer):
 
 class LinkWriteSerializer(StrictSerializer):
     url = serializers.URLField(max_length=500)
-    label_en = serializers.CharField(max_length=200)
-    label_es = serializers.CharField(max_length=200)
+    label_en = StrictCharField(max_length=200)
+    label_es = StrictCharField(max_length=200)
 
 
 class ProjectWriteSerializer(WriteSerializer):

@@ -1,0 +1,743 @@
+"""The change feed (`GET /api/v1/changes/`): replaying it rebuilds what the lists show.
+
+The central test loads the real 2021 plan, makes a realistic history through the API
+(an agency editor creating projects, some never published; updates; publishing,
+unpublishing and participation changes by a plan admin; archives, one restored and
+one not; pillar, goal and agency changes), then, for each kind of caller, replays
+the whole feed page by page into an empty replica and checks that the replica holds
+exactly what the list endpoints show that caller, text in both languages included.
+
+Then the feed's own contract: cursors, `after`, filters, strict parameters, the
+`limit` bounds, who receives which entries (unpublished work never leaks, not even as
+a tombstone to someone who never saw it), and a pinned query count.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from api.throttling import AnonymousRateThrottle, TokenRateThrottle
+from workplan.access import Role
+from workplan.models import Agency, AgencyMembership, AuditEvent
+from workplan.services import api_token_create
+
+pytestmark = pytest.mark.django_db
+
+FEED = "/api/v1/changes/"
+PROBLEM = "application/problem+json"
+A = "MX-SE"
+B = "US-DOC"
+RESOURCES = {"pillar": "pillars", "goal": "goals", "agency": "agencies", "project": "projects"}
+CALLERS = ("anonymous", "editor_a", "editor_b", "admin")
+
+
+# -- world -------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_throttling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay makes many calls; the throttles have their own tests."""
+    rates = {"anon": "100000/minute", "token": "100000/minute"}
+    monkeypatch.setattr(AnonymousRateThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", rates)
+
+
+def make_client(username: str, role: str | None, agency: str | None = None) -> APIClient:
+    """A client for a partner user with a write token; `role=None` is anonymous."""
+    client = APIClient()
+    if role is None:
+        return client
+    user = get_user_model().objects.create(username=username)
+    AgencyMembership.objects.create(
+        user=user, agency=Agency.objects.get(code=agency) if agency else None, role=role
+    )
+    _, plaintext = api_token_create(user=user, scope="write")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    return client
+
+
+@pytest.fixture
+def clients(real_plan: None) -> dict[str, APIClient]:
+    return {
+        "anonymous": make_client("anonymous", None),
+        "reader_a": make_client("reader-se", Role.READER, A),
+        "editor_a": make_client("editor-se", Role.EDITOR, A),
+        "editor_b": make_client("editor-doc", Role.EDITOR, B),
+        "admin": make_client("plan-admin", Role.ADMIN),
+    }
+
+
+# -- writing through the API ----------------------------------------------------------
+
+
+def detail_url(resource: str, code: str) -> str:
+    return f"/api/v1/{resource}/{code}/"
+
+
+def get_ok(client: APIClient, url: str, **extra: Any) -> Any:
+    response = client.get(url, **extra)
+    assert response.status_code == 200, (url, response.status_code, response.content[:800])
+    return response.json()
+
+
+def create(client: APIClient, resource: str, body: dict[str, Any]) -> None:
+    response = client.post(f"/api/v1/{resource}/", body, format="json")
+    assert response.status_code == 201, (body, response.content[:800])
+
+
+def change(client: APIClient, resource: str, code: str, body: dict[str, Any]) -> None:
+    """PATCH with the ETag just read, as a careful partner does."""
+    url = detail_url(resource, code)
+    etag = client.get(url)["ETag"]
+    response = client.patch(url, body, format="json", HTTP_IF_MATCH=etag)
+    assert response.status_code == 200, (code, body, response.content[:800])
+
+
+def archive(client: APIClient, resource: str, code: str) -> None:
+    url = detail_url(resource, code)
+    etag = client.get(url)["ETag"]
+    response = client.delete(url, HTTP_IF_MATCH=etag)
+    assert response.status_code == 204, (code, response.content[:800])
+
+
+def restore(client: APIClient, resource: str, code: str) -> None:
+    response = client.post(detail_url(resource, code) + "restore/")
+    assert response.status_code == 200, (code, response.content[:800])
+
+
+def participation(client: APIClient, code: str) -> list[dict[str, Any]]:
+    """The project's participating agencies as a write body, from its detail."""
+    body = get_ok(client, detail_url("projects", code))
+    return [
+        {
+            "agency": p["agency"]["code"],
+            "role": p["role"],
+            "is_lead": p["is_lead"],
+            "source": p["source"],
+        }
+        for p in body["participating_agencies"]
+    ]
+
+
+def new_project(code: str, goal: str, agency: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "code": code,
+        "goal": goal,
+        "title_en": f"{code} title",
+        "title_es": f"Título de {code}",
+        "description_en": f"What {code} does.",
+        "description_es": f"Lo que hace {code}.",
+        "status": "1",
+        "countries": ["MX", "US"],
+        "participating_agencies": [{"agency": agency, "role": "4", "is_lead": True}],
+        **extra,
+    }
+
+
+def make_history(c: dict[str, APIClient]) -> None:
+    se, doc, admin = c["editor_a"], c["editor_b"], c["admin"]
+
+    # An editor of A creates projects; editors cannot publish, so they start unpublished.
+    create(se, "projects", new_project("HLED-2026-01", "P1-G1", A, countries=["MX"]))
+    change(
+        se,
+        "projects",
+        "HLED-2026-01",
+        {"title_en": "Supplier development", "title_es": "Desarrollo de proveedores"},
+    )
+    change(se, "projects", "HLED-2026-01", {"status": "2", "planned_start": "2026-02-01"})
+    create(se, "projects", new_project("HLED-2026-02", "P4-G2", A))
+    create(se, "projects", new_project("HLED-2026-03", "P3-G1", A))
+    create(se, "projects", new_project("HLED-2026-05", "P1-G3", A))
+    create(doc, "projects", new_project("HLED-2026-04", "P2-G1", B, countries=["US"]))
+    change(doc, "projects", "HLED-2026-04", {"description_es": "Descripción revisada."})
+
+    # The admin publishes one of A's projects and brings B in.
+    change(
+        admin,
+        "projects",
+        "HLED-2026-02",
+        {
+            "is_published": True,
+            "participating_agencies": [
+                *participation(admin, "HLED-2026-02"),
+                {"agency": B, "role": "1", "is_lead": True},
+            ],
+        },
+    )
+    # ... hands another unpublished one from A over to B: A loses sight of it.
+    change(
+        admin,
+        "projects",
+        "HLED-2026-03",
+        {"participating_agencies": [{"agency": B, "role": "4", "is_lead": True}]},
+    )
+    # An unpublished project archived by its editor: only A ever knew of it.
+    archive(se, "projects", "HLED-2026-05")
+
+    # Editors update published projects their agency takes part in.
+    change(
+        se,
+        "projects",
+        "HLED-2021-01",
+        {"title_es": "Cadenas de suministro (revisado)", "status": "2"},
+    )
+    change(doc, "projects", "HLED-2021-06", {"countries": ["CA", "MX", "US"]})
+    roles = participation(doc, "HLED-2021-10")
+    for role in roles:
+        if role["agency"] == B:
+            role.update(role="2", is_lead=True)
+    change(doc, "projects", "HLED-2021-10", {"participating_agencies": roles})
+
+    # Participation changed by the admin on a published project.
+    change(
+        admin,
+        "projects",
+        "HLED-2021-07",
+        {
+            "participating_agencies": [
+                *participation(admin, "HLED-2021-07"),
+                {"agency": A, "role": "3", "is_lead": False, "source": "inferred"},
+            ]
+        },
+    )
+
+    # Unpublishing: 03 has neither A nor B; 04 has both.
+    change(
+        admin,
+        "projects",
+        "HLED-2021-03",
+        {"is_published": False, "title_en": "Border facilitation (under review)"},
+    )
+    change(admin, "projects", "HLED-2021-04", {"is_published": False})
+
+    # Archive and restore; archive that stays archived.
+    archive(se, "projects", "HLED-2021-08")
+    restore(admin, "projects", "HLED-2021-08")
+    change(se, "projects", "HLED-2021-08", {"description_en": "Restored and revised."})
+    archive(doc, "projects", "HLED-2021-09")
+
+    # Pillars, goals and agencies: admins only.
+    change(admin, "pillars", "P2", {"name_en": "Secure supply chains", "name_es": "Cadenas seguras"})
+    change(admin, "goals", "P3-G1", {"title_es": "Objetivo revisado"})
+    change(admin, "agencies", "US-USTR", {"name_en": "Office of the U.S. Trade Representative"})
+    create(
+        admin,
+        "pillars",
+        {
+            "code": "P5",
+            "number": 5,
+            "name_en": "Energy",
+            "name_es": "Energía",
+            "description_en": "",
+            "description_es": "",
+        },
+    )
+    create(
+        admin,
+        "goals",
+        {
+            "code": "P5-G1",
+            "pillar": "P5",
+            "number": 1,
+            "title_en": "Grid integration",
+            "title_es": "Integración de redes",
+            "description_en": "",
+            "description_es": "",
+        },
+    )
+    create(
+        admin,
+        "agencies",
+        {
+            "code": "MX-ANAM",
+            "acronym": "ANAM",
+            "name_en": "National Customs Agency",
+            "name_es": "Agencia Nacional de Aduanas",
+            "country": "MX",
+            "organisation_type": "10",
+            "parent": "MX-SHCP",
+            "website": "https://www.gob.mx/anam",
+        },
+    )
+    # A project moves to another goal, and so to another pillar.
+    change(admin, "projects", "HLED-2021-05", {"goal": "P5-G1"})
+    # P2-G2 is now empty: archived for good. A new pillar is archived and restored.
+    archive(admin, "goals", "P2-G2")
+    create(
+        admin,
+        "pillars",
+        {
+            "code": "P6",
+            "number": 6,
+            "name_en": "Six",
+            "name_es": "Seis",
+            "description_en": "",
+            "description_es": "",
+        },
+    )
+    archive(admin, "pillars", "P6")
+    restore(admin, "pillars", "P6")
+    change(admin, "pillars", "P6", {"name_es": "Sexto pilar"})
+    archive(admin, "agencies", "MX-ANAM")
+
+
+# -- replica and lists -------------------------------------------------------------------
+
+Replica = dict[tuple[str, str], dict[str, Any]]
+
+
+def replay(client: APIClient, limit: int) -> Replica:
+    """Apply the whole feed to an empty replica, following `next` page by page."""
+    replica: Replica = {}
+    url = f"{FEED}?limit={limit}"
+    last_cursor = -1
+    for _ in range(1000):
+        body = get_ok(client, url)
+        assert len(body["results"]) <= limit
+        for entry in body["results"]:
+            assert int(entry["cursor"]) > last_cursor
+            last_cursor = int(entry["cursor"])
+            key = (entry["object_type"], entry["code"])
+            if entry["visible"]:
+                state = entry["object"]
+                assert state["code"] == entry["code"]
+                assert state["archived"] is False
+                replica[key] = state
+            else:
+                assert entry["object"] is None and entry["changes"] == {}, entry
+                replica.pop(key, None)
+        if not body["has_more"]:
+            # Caught up: `next` is where to ask again later, and has nothing now.
+            later = get_ok(client, body["next"])
+            assert later["results"] == [] and later["has_more"] is False
+            return replica
+        assert body["results"], "has_more with an empty page"
+        url = body["next"]
+    raise AssertionError("the feed never ended")
+
+
+def both(translations: dict[str, dict[str, str]], name: str) -> tuple[str, str]:
+    return translations["en"][name], translations["es"][name]
+
+
+def list_all(client: APIClient, resource: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    url: str | None = f"/api/v1/{resource}/?lang=all&page_size=100"
+    while url:
+        body = get_ok(client, url)
+        items += body["results"]
+        url = body["next"]
+    return items
+
+
+def from_lists(client: APIClient) -> dict[str, dict[str, dict[str, Any]]]:
+    """What the list endpoints show this caller, in comparable form."""
+    view: dict[str, dict[str, dict[str, Any]]] = {}
+    view["pillar"] = {
+        p["code"]: {
+            "number": p["number"],
+            "name": both(p["translations"], "name"),
+            "description": both(p["translations"], "description"),
+        }
+        for p in list_all(client, "pillars")
+    }
+    view["goal"] = {
+        g["code"]: {
+            "number": g["number"],
+            "title": both(g["translations"], "title"),
+            "description": both(g["translations"], "description"),
+            "pillar": g["pillar"]["code"],
+        }
+        for g in list_all(client, "goals")
+    }
+    view["agency"] = {
+        a["code"]: {
+            "acronym": a["acronym"],
+            "name": both(a["translations"], "name"),
+            "country": a["country"],
+            "organisation_type": a["organisation_type"],
+            "parent": a["parent"]["code"] if a["parent"] else None,
+            "website": a["website"],
+        }
+        for a in list_all(client, "agencies")
+    }
+    view["project"] = {
+        p["code"]: {
+            "title": both(p["translations"], "title"),
+            "description": both(p["translations"], "description"),
+            "status": p["status"],
+            "is_published": p["is_published"],
+            "goal": p["goal"]["code"],
+            "pillar": p["pillar"]["code"],
+            "planned_start": p["planned_start"],
+            "countries": sorted(p["countries"]),
+            "agencies": sorted(
+                (r["agency"]["code"], r["role"], r["is_lead"], r["source"])
+                for r in p["participating_agencies"]
+            ),
+        }
+        for p in list_all(client, "projects")
+    }
+    return view
+
+
+def from_replica(replica: Replica) -> dict[str, dict[str, dict[str, Any]]]:
+    """The replica in the same form; a project's pillar comes from its goal's record."""
+    view: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in RESOURCES}
+    for (object_type, code), s in replica.items():
+        if object_type == "pillar":
+            item = {
+                "number": s["number"],
+                "name": (s["name_en"], s["name_es"]),
+                "description": (s["description_en"], s["description_es"]),
+            }
+        elif object_type == "goal":
+            item = {
+                "number": s["number"],
+                "title": (s["title_en"], s["title_es"]),
+                "description": (s["description_en"], s["description_es"]),
+                "pillar": s["pillar"],
+            }
+        elif object_type == "agency":
+            item = {
+                "acronym": s["acronym"],
+                "name": (s["name_en"], s["name_es"]),
+                "country": s["country"],
+                "organisation_type": s["organisation_type"],
+                "parent": s["parent"],
+                "website": s["website"],
+            }
+        else:
+            goal = replica.get(("goal", s["goal"]))
+            assert goal is not None, f"{code}: its goal {s['goal']} is missing from the replica"
+            item = {
+                "title": (s["title_en"], s["title_es"]),
+                "description": (s["description_en"], s["description_es"]),
+                "status": s["status"],
+                "is_published": s["is_published"],
+                "goal": s["goal"],
+                "pillar": goal["pillar"],
+                "planned_start": s["planned_start"],
+                "countries": sorted(s["countries"]),
+                "agencies": sorted(
+                    (r["agency"], r["role"], r["is_lead"], r["source"])
+                    for r in s["participating_agencies"]
+                ),
+            }
+        view[object_type][code] = item
+    return view
+
+
+PUBLISHED_AT_END = {
+    "HLED-2021-01",
+    "HLED-2021-02",
+    "HLED-2021-05",
+    "HLED-2021-06",
+    "HLED-2021-07",
+    "HLED-2021-08",
+    "HLED-2021-10",
+    "HLED-2021-11",
+    "HLED-2026-02",
+}
+EXPECTED_PROJECTS = {
+    "anonymous": PUBLISHED_AT_END,
+    "editor_a": PUBLISHED_AT_END | {"HLED-2021-04", "HLED-2026-01"},
+    "editor_b": PUBLISHED_AT_END | {"HLED-2021-04", "HLED-2026-03", "HLED-2026-04"},
+    "admin": PUBLISHED_AT_END
+    | {"HLED-2021-03", "HLED-2021-04", "HLED-2026-01", "HLED-2026-03", "HLED-2026-04"},
+}
+
+
+@pytest.mark.parametrize("limit", [7])
+def test_replaying_the_feed_rebuilds_what_each_caller_lists(clients, limit):
+    make_history(clients)
+
+    for caller in CALLERS:
+        client = clients[caller]
+        replica = replay(client, limit)
+        expected = from_lists(client)
+        got = from_replica(replica)
+
+        # The history is reflected as intended (guards against the feed and the
+        # lists being wrong in the same way).
+        assert set(expected["project"]) == EXPECTED_PROJECTS[caller], caller
+        assert "P2-G2" not in expected["goal"] and "MX-ANAM" not in expected["agency"]
+        assert {"P5", "P6"} <= set(expected["pillar"])
+
+        for object_type in RESOURCES:
+            assert set(got[object_type]) == set(expected[object_type]), (caller, object_type)
+            for code, item in expected[object_type].items():
+                assert got[object_type][code] == item, (caller, object_type, code)
+
+    # A few values that must have come through the feed, checked against the history.
+    admin_replica = from_replica(replay(clients["admin"], 50))
+    assert admin_replica["project"]["HLED-2021-05"]["pillar"] == "P5"
+    assert admin_replica["project"]["HLED-2026-01"]["title"] == (
+        "Supplier development",
+        "Desarrollo de proveedores",
+    )
+    assert admin_replica["project"]["HLED-2021-03"]["is_published"] is False
+    assert ("MX-SE", "3", False, "inferred") in admin_replica["project"]["HLED-2021-07"][
+        "agencies"
+    ]
+    assert admin_replica["pillar"]["P6"]["name"] == ("Six", "Sexto pilar")
+
+
+# -- the feed's contract ------------------------------------------------------------------
+
+
+def feed(client: APIClient, query: str = "") -> dict[str, Any]:
+    return get_ok(client, f"{FEED}?{query}")
+
+
+def whole_feed(client: APIClient, query: str = "") -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    url = f"{FEED}?limit=1000{'&' + query if query else ''}"
+    while True:
+        body = get_ok(client, url)
+        entries += body["results"]
+        if not body["has_more"]:
+            return entries
+        url = body["next"]
+
+
+def assert_problem(response: Any, status: int, field: str) -> None:
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert field in {e["field"] for e in body["errors"]}, body
+
+
+def test_entries_are_oldest_first_with_strictly_increasing_cursors(clients):
+    change(clients["admin"], "projects", "HLED-2021-02", {"status": "2"})
+    archive(clients["admin"], "projects", "HLED-2021-11")
+    entries = whole_feed(clients["admin"])
+    assert len(entries) == AuditEvent.objects.count() > 30
+    cursors = [int(e["cursor"]) for e in entries]
+    assert cursors == sorted(cursors) and len(set(cursors)) == len(cursors)
+    times = [e["occurred_at"] for e in entries]
+    assert times == sorted(times)
+    # The plan was loaded first; the last two entries are the update and the archive.
+    assert entries[0]["action"] == "create"
+    assert [(e["action"], e["code"]) for e in entries[-2:]] == [
+        ("update", "HLED-2021-02"),
+        ("archive", "HLED-2021-11"),
+    ]
+    assert entries[-2]["changes"] == {"status": "2"}
+    assert entries[-2]["object"]["status"] == "2"
+    assert entries[-2]["url"] == "http://testserver/api/v1/projects/HLED-2021-02/"
+    assert entries[-2]["agency"] is None  # a plan admin acts for no agency
+
+
+def test_after_returns_only_later_entries(clients):
+    admin = clients["admin"]
+    entries = whole_feed(admin)
+    middle = entries[len(entries) // 2]["cursor"]
+    later = whole_feed(admin, f"after={middle}")
+    assert later == entries[len(entries) // 2 + 1 :]
+    assert feed(admin, f"after={entries[-1]['cursor']}")["results"] == []
+
+    # A change made now appears after the last cursor, and only it.
+    change(clients["editor_a"], "projects", "HLED-2021-01", {"status": "3"})
+    body = feed(admin, f"after={entries[-1]['cursor']}")
+    assert [(e["action"], e["code"], e["agency"]) for e in body["results"]] == [
+        ("update", "HLED-2021-01", A)
+    ]
+    assert body["has_more"] is False
+    assert f"after={body['results'][0]['cursor']}" in body["next"]
+
+
+def test_paging_with_limit_and_next(clients):
+    admin = clients["admin"]
+    total = len(whole_feed(admin))
+    assert feed(admin, f"limit={total}")["has_more"] is False
+    assert feed(admin, f"limit={total - 1}")["has_more"] is True
+    assert len(feed(admin)["results"]) == min(total, 100)  # default limit
+
+    # `next` keeps the filters and the limit.
+    body = feed(admin, "object_type=goal&limit=4")
+    seen = []
+    while True:
+        seen += body["results"]
+        assert len(body["results"]) <= 4
+        assert "object_type=goal" in body["next"] and "limit=4" in body["next"]
+        if not body["has_more"]:
+            break
+        body = get_ok(admin, body["next"])
+    assert [e["code"] for e in seen] == [e["code"] for e in whole_feed(admin, "object_type=goal")]
+    assert len(seen) == 11
+
+
+@pytest.mark.parametrize(
+    ("query", "check"),
+    [
+        ("object_type=project", lambda e: e["object_type"] == "project"),
+        ("object_type=pillar,goal", lambda e: e["object_type"] in ("pillar", "goal")),
+        ("object_type=pillar&object_type=agency", lambda e: e["object_type"] in ("pillar", "agency")),
+        ("code=HLED-2021-01", lambda e: e["code"] == "HLED-2021-01"),
+        ("code=hled-2021-01,P1", lambda e: e["code"] in ("HLED-2021-01", "P1")),
+        ("action=archive", lambda e: e["action"] == "archive"),
+        ("action=update,restore", lambda e: e["action"] in ("update", "restore")),
+        (
+            "object_type=project&action=update&code=HLED-2021-01",
+            lambda e: (e["object_type"], e["action"], e["code"]) == ("project", "update", "HLED-2021-01"),
+        ),
+    ],
+)
+def test_filters(clients, query, check):
+    admin = clients["admin"]
+    change(admin, "projects", "HLED-2021-01", {"status": "2"})
+    change(admin, "pillars", "P1", {"name_es": "Pilar uno"})
+    archive(admin, "projects", "HLED-2021-09")
+    restore(admin, "projects", "HLED-2021-09")
+    everything = whole_feed(admin)
+    filtered = whole_feed(admin, query)
+    assert filtered, query
+    assert filtered == [e for e in everything if check(e)]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("object_type=webhook", "object_type"),
+        ("object_type=project,projects", "object_type"),
+        ("action=delete", "action"),
+        ("since=1", "since"),
+        ("page=2", "page"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=x", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=", "limit"),
+        ("after=x", "after"),
+        ("after=-5", "after"),
+    ],
+)
+def test_unknown_values_and_parameters_are_400(clients, query, field):
+    for caller in ("anonymous", "admin"):
+        assert_problem(clients[caller].get(f"{FEED}?{query}"), 400, field)
+
+
+def test_limit_bounds_are_inclusive(clients):
+    assert len(feed(clients["admin"], "limit=1")["results"]) == 1
+    assert feed(clients["admin"], "limit=1000")["has_more"] is False
+
+
+def entries_about(client: APIClient, code: str) -> list[tuple[str, bool]]:
+    return [(e["action"], e["visible"]) for e in whole_feed(client, f"code={code}")]
+
+
+@pytest.mark.parametrize(
+    ("caller", "expected"),
+    [
+        ("anonymous", []),
+        ("editor_b", []),
+        ("editor_a", [("create", True), ("update", True), ("archive", False)]),
+        ("reader_a", [("create", True), ("update", True), ("archive", False)]),
+        ("admin", [("create", True), ("update", True), ("archive", False)]),
+    ],
+)
+def test_unpublished_work_of_an_agency_reaches_only_those_who_may_see_it(
+    clients, caller, expected
+):
+    se = clients["editor_a"]
+    create(se, "projects", new_project("HLED-2026-09", "P1-G1", A))
+    change(se, "projects", "HLED-2026-09", {"title_en": "Quiet pilot with a secret name"})
+    archive(se, "projects", "HLED-2026-09")
+
+    assert entries_about(clients[caller], "HLED-2026-09") == expected
+    if not expected:
+        # Nowhere in the unfiltered feed either: no tombstone for what was never seen.
+        raw = json.dumps(whole_feed(clients[caller]))
+        assert "HLED-2026-09" not in raw and "secret name" not in raw
+
+
+def test_unpublishing_reaches_outsiders_as_a_bare_tombstone(clients):
+    admin, anonymous = clients["admin"], clients["anonymous"]
+    last = feed(admin, "limit=1000")["results"][-1]["cursor"]
+    change(
+        admin,
+        "projects",
+        "HLED-2021-03",
+        {"is_published": False, "title_en": "Confidential rename", "status": "6"},
+    )
+    for caller in ("anonymous", "editor_a", "editor_b"):  # none takes part in 03
+        response = clients[caller].get(f"{FEED}?after={last}")
+        assert b"Confidential rename" not in response.content
+        entries = response.json()["results"]
+        assert entries == [
+            {
+                **entries[0],
+                "action": "update",
+                "object_type": "project",
+                "code": "HLED-2021-03",
+                "visible": False,
+                "changes": {},
+                "object": None,
+            }
+        ], caller
+        # The URL of the tombstone now answers 404 to that caller.
+        assert clients[caller].get(entries[0]["url"]).status_code == 404
+
+    # Further work on the unpublished project reaches them no more...
+    before = feed(anonymous, "limit=1000")["results"][-1]["cursor"]
+    change(admin, "projects", "HLED-2021-03", {"title_es": "Cambio confidencial"})
+    assert feed(anonymous, f"after={before}")["results"] == []
+    # ...while the admin sees every step, with the content.
+    admin_entries = feed(admin, f"after={last}")["results"]
+    assert [e["visible"] for e in admin_entries] == [True, True]
+    assert admin_entries[0]["changes"] == {
+        "is_published": False,
+        "title_en": "Confidential rename",
+        "status": "6",
+    }
+
+    # Publishing again brings it back to everyone, whole.
+    change(admin, "projects", "HLED-2021-03", {"is_published": True})
+    (entry,) = feed(anonymous, f"after={before}")["results"]
+    assert entry["visible"] is True
+    assert entry["object"]["title_en"] == "Confidential rename"
+    assert entry["object"]["title_es"] == "Cambio confidencial"
+    assert entry["object"]["is_published"] is True
+
+
+def test_losing_participation_in_an_unpublished_project_is_a_tombstone(clients):
+    se, admin = clients["editor_a"], clients["admin"]
+    create(se, "projects", new_project("HLED-2026-08", "P1-G1", A))
+    change(
+        admin,
+        "projects",
+        "HLED-2026-08",
+        {"participating_agencies": [{"agency": B, "role": "4"}]},
+    )
+    assert entries_about(se, "HLED-2026-08") == [("create", True), ("update", False)]
+    assert entries_about(clients["editor_b"], "HLED-2026-08") == [("update", True)]
+    assert entries_about(clients["anonymous"], "HLED-2026-08") == []
+
+
+# -- query count ----------------------------------------------------------------------------
+
+# anonymous: the page of events (agency joined); editor: + the token (with its user,
+# membership and agency) + the caller's agency code; admin: + the token.
+PINNED = {"anonymous": 1, "editor_a": 3, "admin": 2}
+
+
+@pytest.mark.parametrize("caller", PINNED)
+@pytest.mark.parametrize("limit", [1, 10, 60])
+def test_feed_page_query_count_is_pinned(clients, django_assert_num_queries, caller, limit):
+    se = clients["editor_a"]
+    for n in range(3):
+        change(se, "projects", "HLED-2021-01", {"title_es": f"Revisión {n}"})
+    client = clients[caller]
+    client.get(f"{FEED}?limit=1")  # the token's first use is stamped once
+    with django_assert_num_queries(PINNED[caller]):
+        response = client.get(f"{FEED}?limit={limit}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == limit
