@@ -73,7 +73,7 @@ class PillarViewSet(PlanViewSet):
     """The four pillars of the work plan, each with its goals."""
 
     queryset = Pillar.objects.prefetch_related(
-        Prefetch("goals", queryset=Goal.objects.order_by("number"))
+        Prefetch("goals", queryset=Goal.objects.active().order_by("number"))
     )
     serializer_class = PillarSerializer
     write_serializer_class = PillarWriteSerializer

@@ -1,6 +1,5 @@
 """Webhook subscriptions and their delivery log, for plan admins."""
 
-import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,11 +22,9 @@ from api.fields import StrictInputMixin
 from api.pagination import PagePagination
 from api.v1.changes import ChangeSerializer
 from workplan.access import is_plan_admin
-from workplan.changes import OBJECT_TYPES
-from workplan.models import AuditAction, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from workplan.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from workplan.models.webhooks import check_event_types
 from workplan.webhooks import check_webhook_target, webhook_redeliver
-
-EVENT_TYPE = re.compile(rf"^(\*|({'|'.join(OBJECT_TYPES)})\.(\*|{'|'.join(AuditAction.values)}))$")
 
 
 class PlanAdminOnly(permissions.BasePermission):
@@ -75,15 +72,10 @@ class WebhookSubscriptionSerializer(StrictInputMixin, serializers.ModelSerialize
         return value
 
     def validate_event_types(self, value: Any) -> list[str]:
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise serializers.ValidationError("Give a non-empty list of event types.")
-        wrong = [v for v in value if not EVENT_TYPE.match(v)]
-        if wrong:
-            raise serializers.ValidationError(
-                f"Unknown event type(s): {', '.join(wrong)}; use '<object type>.<action>' "
-                f"with object types {', '.join(OBJECT_TYPES)} and actions "
-                f"{', '.join(AuditAction.values)}, or '*'."
-            )
+        try:
+            check_event_types(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["event_types"]) from exc
         return sorted(set(value))
 
 

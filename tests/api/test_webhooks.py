@@ -74,8 +74,9 @@ class Receiver:
     """A partner's endpoint on loopback.
 
     Answers 500 to the first `failures` attempts of each message (by webhook-id), then
-    `status` (204). With `redirect`, the hook path answers 302 to another path that
-    would accept the event. With `hang`, it waits until closed before answering.
+    `status` (204). With `redirect` (a 3xx code), the hook path answers it with a
+    Location on another path that would accept the event. With `hang`, it answers
+    only when closed.
     """
 
     PATH = "/hooks/workplan"
@@ -84,7 +85,7 @@ class Receiver:
         self.secret: str | None = None
         self.failures = 0
         self.status = 204
-        self.redirect = False
+        self.redirect = 0
         self.hang = False
         self.requests: list[Received] = []
         self._lock = threading.Lock()
@@ -108,8 +109,7 @@ class Receiver:
 
     @property
     def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.server.server_port}"
 
     @property
     def url(self) -> str:
@@ -134,7 +134,7 @@ class Receiver:
                 if r.webhook_id == headers.get("webhook-id") and r.path == handler.path
             )
             if self.redirect and handler.path == self.PATH:
-                status = 302
+                status = self.redirect
             elif seen < self.failures:
                 status = 500
             else:
@@ -143,7 +143,7 @@ class Receiver:
                 Received(handler.command, handler.path, headers, body, status, verified)
             )
         handler.send_response(status)
-        if status == 302:
+        if 300 <= status < 400:
             handler.send_header("Location", self.base + "/elsewhere")
         handler.send_header("Content-Length", "0")
         handler.end_headers()
@@ -350,6 +350,7 @@ def test_every_change_arrives_signed_and_retried_with_one_id(
     assert_no_task_crashed()
 
     by_id = receiver.by_id()
+    assert len(receiver.requests) == len(wanted) * (failures + 1)
     assert len(by_id) == len(wanted)  # one message per wanted change, none for the others
     assert all(r.verified is True for r in receiver.requests)
     assert all(r.method == "POST" and r.path == Receiver.PATH for r in receiver.requests)
@@ -434,8 +435,11 @@ def test_deliveries_wait_for_the_worker(admin_api: APIClient, receiver: Receiver
     assert delivery.status == "delivered"
 
 
-def test_a_change_rolled_back_sends_nothing(admin_api: APIClient, receiver: Receiver) -> None:
-    # Deliveries start only when the change commits; the test transaction never does.
+def test_tasks_are_queued_only_when_the_change_commits(
+    admin_api: APIClient, receiver: Receiver
+) -> None:
+    # The delivery row is written with the change, the task only once it commits:
+    # this test's transaction never does.
     created = subscribe(admin_api, receiver.url, ["*"])
     project_create(admin_api)
     assert WebhookDelivery.objects.filter(subscription=created["id"]).count() == 1
@@ -512,7 +516,9 @@ def test_redelivery_is_scoped_to_the_subscription(admin_api: APIClient, receiver
     assert [row["id"] for row in listed] == [own.pk]
 
 
-@pytest.mark.parametrize(("caller", "status"), [("anonymous", 401), ("reader", 403), ("editor", 403)])
+@pytest.mark.parametrize(
+    ("caller", "status"), [("anonymous", 401), ("reader", 403), ("editor", 403)]
+)
 def test_only_admins_redeliver(
     callers: dict[str, APIClient], receiver: Receiver, caller: str, status: int
 ) -> None:
@@ -539,7 +545,9 @@ REQUESTS = [
 
 
 @pytest.mark.parametrize(("method", "target"), REQUESTS)
-@pytest.mark.parametrize(("caller", "status"), [("anonymous", 401), ("reader", 403), ("editor", 403)])
+@pytest.mark.parametrize(
+    ("caller", "status"), [("anonymous", 401), ("reader", 403), ("editor", 403)]
+)
 def test_subscriptions_are_for_admins_only(
     callers: dict[str, APIClient],
     receiver: Receiver,
@@ -556,7 +564,9 @@ def test_subscriptions_are_for_admins_only(
     }[target]
     body = {"url": receiver.url, "event_types": ["*"], "description": "mine now"}
 
-    response = getattr(callers[caller], method)(url, None if method == "get" else body, format="json")
+    response = getattr(callers[caller], method)(
+        url, None if method == "get" else body, format="json"
+    )
 
     assert response.status_code == status, response.content[:300]
     assert response["Content-Type"] == "application/problem+json"

@@ -1,10 +1,32 @@
 import base64
+import re
 import secrets
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from .audit import AuditEvent
 from .base import TimeStampedModel
+
+OBJECT_TYPES = ("pillar", "goal", "agency", "project")
+ACTIONS = ("create", "update", "archive", "restore")
+EVENT_TYPE = re.compile(rf"^(\*|({'|'.join(OBJECT_TYPES)})\.(\*|{'|'.join(ACTIONS)}))$")
+
+
+def check_event_types(value: Any) -> None:
+    """A non-empty list of "<object type>.<action>", "<object type>.*" or "*"."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValidationError({"event_types": "Give a non-empty list of event types."})
+    wrong = [v for v in value if not EVENT_TYPE.match(v)]
+    if wrong:
+        raise ValidationError(
+            {
+                "event_types": f"Unknown event type(s): {', '.join(wrong)}; use "
+                f"'<object type>.<action>' with object types {', '.join(OBJECT_TYPES)} and "
+                f"actions {', '.join(ACTIONS)}, '<object type>.*', or '*'."
+            }
+        )
 
 
 def new_webhook_secret() -> str:
@@ -32,6 +54,9 @@ class WebhookSubscription(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.url
+
+    def clean(self) -> None:
+        check_event_types(self.event_types)
 
     def wants(self, event_type: str) -> bool:
         object_type = event_type.split(".", 1)[0]
