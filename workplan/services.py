@@ -243,7 +243,8 @@ def _set_countries(project: Project, countries: list[str]) -> None:
 def _set_agency_roles(project: Project, roles: list[dict[str, Any]]) -> None:
     wanted = {spec["agency"].pk: spec for spec in roles}
     project.agency_roles.exclude(agency_id__in=wanted).delete()
-    existing = {r.agency_id: r for r in project.agency_roles.all()}
+    # Fresh queries, not the related managers: a caller may have prefetched them.
+    existing = {r.agency_id: r for r in ProjectAgencyRole.objects.filter(project=project)}
     # Clear leads first, so moving the lead never trips one-lead-per-country half way.
     for agency_id, row in existing.items():
         if row.is_lead and not wanted[agency_id].get("is_lead", False):
@@ -263,7 +264,10 @@ def _set_agency_roles(project: Project, roles: list[dict[str, Any]]) -> None:
         row.full_clean(exclude=["country", "project"])
         row.save()
     agency_roles_check(
-        [(r.agency, r.is_lead) for r in project.agency_roles.select_related("agency")]
+        [
+            (r.agency, r.is_lead)
+            for r in ProjectAgencyRole.objects.filter(project=project).select_related("agency")
+        ]
     )
 
 
@@ -282,7 +286,7 @@ def agency_roles_check(roles: list[tuple[Agency, bool]]) -> None:
 def _set_links(project: Project, links: list[dict[str, Any]]) -> None:
     wanted = {link["url"]: link for link in links}
     project.links.exclude(url__in=wanted).delete()
-    existing = {link.url: link for link in project.links.all()}
+    existing = {link.url: link for link in ProjectLink.objects.filter(project=project)}
     for url, spec in wanted.items():
         row = existing.get(url) or ProjectLink(project=project, url=url)
         row.label_en, row.label_es = spec.get("label_en", ""), spec.get("label_es", "")

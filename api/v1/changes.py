@@ -1,5 +1,6 @@
 """GET /api/v1/changes/: the audit trail as a feed partners replay to stay in sync."""
 
+import re
 from typing import Any
 
 from django.utils.http import urlencode
@@ -70,7 +71,8 @@ class ChangeFeedView(ProblemResponseMixin, generics.GenericAPIView):
         raw = request.query_params.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if not re.fullmatch(r"[0-9]{1,19}", raw) or not low <= int(raw) <= high:
             raise QueryParameterError(
                 {name: [f"Must be a whole number from {low} to {high}; got {raw!r}."]}
             )

@@ -1,5 +1,6 @@
 """Webhook subscriptions and their delivery log, for plan admins."""
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -184,7 +185,8 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         return WebhookSubscriptionSerializer
 
     def get_object(self) -> Any:
-        if not str(self.kwargs.get("pk", "")).isdigit():
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if not re.fullmatch(r"[0-9]{1,18}", str(self.kwargs.get("pk", ""))):
             raise NotFound()
         return super().get_object()
 

@@ -1,0 +1,929 @@
+"""Bulk upsert of projects, and the exports: CSV, IATI 2.03 XML and the whole plan as JSON.
+
+The world is the real 2021 plan (loaded once for the module, each test in its own
+savepoint) plus two unpublished projects: HLED-2026-01 of agency A (MX-SE only) and
+HLED-2026-02 of agency B (US-DOC only). Every export is checked against what the
+list endpoints show the same caller, with the same filters.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tracemalloc
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
+from lxml import etree
+from rest_framework.test import APIClient
+
+from api.exports import CSV_COLUMNS
+from api.models import IdempotencyRecord
+from api.throttling import AnonymousRateThrottle, TokenRateThrottle
+from tests.conftest import SHARED
+from tests.factories import AgencyFactory, GoalFactory
+from workplan import services
+from workplan.access import Role
+from workplan.models import (
+    Agency,
+    AgencyMembership,
+    AuditEvent,
+    Goal,
+    Project,
+    ProjectAgencyRole,
+    ProjectCountry,
+    ProjectLink,
+)
+from workplan.services import api_token_create
+
+pytestmark = pytest.mark.django_db
+
+A = "MX-SE"
+B = "US-DOC"
+UNPUBLISHED_OF_A = "HLED-2026-01"
+UNPUBLISHED_OF_B = "HLED-2026-02"
+BULK = "/api/v1/projects/bulk/"
+CSV_URL = "/api/v1/projects/export/csv/"
+IATI_URL = "/api/v1/projects/export/iati/"
+PLAN_URL = "/api/v1/plan/"
+PROBLEM = "application/problem+json"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+# -- world -------------------------------------------------------------------------------
+
+
+def _unpublished(code: str, goal: str, agency: str, **extra: Any) -> None:
+    services.plan_object_create(
+        model=Project,
+        data={
+            "code": code,
+            "goal": Goal.objects.get(code=goal),
+            "title_en": f"Unpublished pilot {code}",
+            "title_es": f"Piloto no publicado {code}",
+            "description_en": "Not announced yet.",
+            "description_es": "Aún no anunciado.",
+            "status": "2",
+            "is_published": False,
+            "planned_start": date(2026, 1, 15),
+            "planned_end": date(2026, 12, 31),
+            "countries": ["MX", "US"],
+            "agency_roles": [
+                {"agency": Agency.objects.get(code=agency), "role": "4", "is_lead": True}
+            ],
+            **extra,
+        },
+        actor=services.SYSTEM,
+    )
+
+
+@pytest.fixture(scope="module")
+def plan_once(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """The real plan plus two unpublished projects, loaded once for this module.
+
+    Each test runs in a savepoint within this transaction (pytest-django's `db`), so
+    every test starts from the same state; all of it is rolled back at the end.
+    """
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            call_command("load_workplan", stdout=io.StringIO())
+            _unpublished(
+                UNPUBLISHED_OF_A,
+                "P1-G1",
+                A,
+                budget_amount=Decimal("250000.00"),
+                budget_currency="USD",
+            )
+            _unpublished(UNPUBLISHED_OF_B, "P2-G1", B, countries=["US"])
+            yield
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _no_throttling(monkeypatch: pytest.MonkeyPatch) -> None:
+    rates = {"anon": "100000/minute", "token": "100000/minute"}
+    monkeypatch.setattr(AnonymousRateThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", rates)
+
+
+def make_client(username: str, role: str | None, agency: str | None, scope: str = "write") -> Any:
+    client = APIClient()
+    if role is None:
+        return client
+    user = get_user_model().objects.create(username=username)
+    AgencyMembership.objects.create(
+        user=user, agency=Agency.objects.get(code=agency) if agency else None, role=role
+    )
+    _, plaintext = api_token_create(user=user, scope=scope)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def clients(plan_once: None, db: None) -> dict[str, Any]:
+    return {
+        "anonymous": make_client("anonymous", None, None),
+        "reader_a": make_client("reader-se", Role.READER, A),
+        "editor_a": make_client("editor-se", Role.EDITOR, A),
+        "editor_b": make_client("editor-doc", Role.EDITOR, B),
+        "admin": make_client("plan-admin", Role.ADMIN, None),
+    }
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, (response.status_code, response.content[:800])
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    return body
+
+
+def get_ok(client: Any, url: str, **extra: Any) -> Any:
+    response = client.get(url, **extra)
+    assert response.status_code == 200, (url, response.status_code, response.content[:800])
+    return response.json()
+
+
+def list_projects(client: Any, query: str = "") -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    url: str | None = f"/api/v1/projects/?lang=all&page_size=100{'&' + query if query else ''}"
+    while url:
+        body = get_ok(client, url)
+        items += body["results"]
+        url = body["next"]
+    return items
+
+
+def list_codes(client: Any, resource: str, query: str = "") -> list[str]:
+    body = get_ok(client, f"/api/v1/{resource}/?page_size=100{'&' + query if query else ''}")
+    assert body["next"] is None
+    return [item["code"] for item in body["results"]]
+
+
+def both(item: dict[str, Any], name: str) -> tuple[str, str]:
+    return item["translations"]["en"][name], item["translations"]["es"][name]
+
+
+def db_state() -> dict[str, Any]:
+    """Every row a project write can touch, and the size of the audit trail."""
+    return {
+        "projects": list(Project.objects.order_by("code").values()),
+        "roles": list(ProjectAgencyRole.objects.order_by("pk").values()),
+        "countries": list(ProjectCountry.objects.order_by("pk").values()),
+        "links": list(ProjectLink.objects.order_by("pk").values()),
+        "audit": AuditEvent.objects.count(),
+    }
+
+
+# -- bulk upsert ---------------------------------------------------------------------------
+
+
+def new_item(code: str, agency: str = A, **extra: Any) -> dict[str, Any]:
+    return {
+        "code": code,
+        "goal": "P1-G2",
+        "title_en": f"Bulk project {code}",
+        "title_es": f"Proyecto masivo {code}",
+        "description_en": "Created in bulk.",
+        "description_es": "Creado en bloque.",
+        "status": "1",
+        "countries": ["MX", "US"],
+        "participating_agencies": [{"agency": agency, "role": "4", "is_lead": True}],
+        **extra,
+    }
+
+
+def bulk(client: Any, items: Any, **extra: Any) -> Any:
+    return client.post(BULK, {"projects": items}, format="json", **extra)
+
+
+BAD_ITEMS = {
+    # refused by the serializer
+    "unknown status": {"status": "9"},
+    "unknown goal": {"goal": "P9-G9"},
+    "unknown country": {"countries": ["MX", "XX"]},
+    # refused by the model's rules inside the service, after earlier items were written
+    "end before start": {"planned_start": "2026-06-01", "planned_end": "2026-01-01"},
+    "two leads for one country": {
+        "participating_agencies": [
+            {"agency": A, "role": "4", "is_lead": True},
+            {"agency": "MX-SRE", "role": "4", "is_lead": True},
+        ]
+    },
+}
+BAD_FIELDS = {
+    "unknown status": "projects.1.status",
+    "unknown goal": "projects.1.goal",
+    "unknown country": "projects.1.countries",
+    "end before start": "projects.1.planned_end",
+    "two leads for one country": "projects.1.participating_agencies",
+}
+
+
+@pytest.mark.parametrize("bad", BAD_ITEMS)
+def test_bulk_is_all_or_nothing(clients, bad):
+    before = db_state()
+    items = [
+        new_item("HLED-2026-10"),
+        new_item("HLED-2026-11", **BAD_ITEMS[bad]),
+        {"code": "HLED-2021-01", "title_en": "Changed in a failed bulk request"},
+        new_item("HLED-2026-12"),
+    ]
+    body = assert_problem(bulk(clients["admin"], items), 400)
+    assert db_state() == before
+    assert not Project.objects.filter(code__in=["HLED-2026-10", "HLED-2026-12"]).exists()
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert error["index"] == 1 and error["item_code"] == "HLED-2026-11", error
+        assert error["field"].startswith("projects.1"), error
+        assert error["code"] and error["message"]
+    assert any(e["field"].startswith(BAD_FIELDS[bad]) for e in body["errors"]), body
+
+
+def test_bulk_reports_every_failing_item(clients):
+    before = db_state()
+    items = [
+        {"code": "HLED-2021-01", "status": "2"},
+        {"code": "HLED-2021-02", "status": "0"},
+        new_item("HLED-2026-10"),
+        {"code": "HLED-2021-03", "planned_start": "not a date"},
+    ]
+    body = assert_problem(bulk(clients["admin"], items), 400)
+    assert db_state() == before
+    failing = {(e["index"], e["item_code"], e["field"]) for e in body["errors"]}
+    assert failing == {
+        (1, "HLED-2021-02", "projects.1.status"),
+        (3, "HLED-2021-03", "projects.3.planned_start"),
+    }
+
+
+def test_bulk_creates_updates_and_counts_unchanged(clients):
+    admin = clients["admin"]
+    last_event = AuditEvent.objects.order_by("pk").last()
+    old_title_es = Project.objects.get(code="HLED-2021-01").title_es
+    unchanged = Project.objects.values().get(code="HLED-2021-02")
+    items = [
+        new_item(
+            "HLED-2026-20",
+            links=[{"url": "https://example.org/a", "label_en": "A", "label_es": "A"}],
+        ),
+        {"code": "HLED-2021-01", "status": "2", "title_es": "Cadenas de suministro"},
+        {"code": "HLED-2021-02", "status": unchanged["status"]},
+        new_item("HLED-2026-21", agency=B, budget={"amount": "1000.50", "currency": "USD"}),
+        {"code": UNPUBLISHED_OF_A, "is_published": True},
+    ]
+    response = bulk(admin, items, HTTP_X_REQUEST_ID="bulk-request-1")
+    assert response.status_code == 200, response.content[:800]
+    body = response.json()
+    assert (body["created"], body["updated"], body["unchanged"]) == (2, 2, 1)
+    assert body["results"] == [
+        {"code": code, "status": status, "url": f"http://testserver/api/v1/projects/{code}/"}
+        for code, status in [
+            ("HLED-2026-20", "created"),
+            ("HLED-2021-01", "updated"),
+            ("HLED-2021-02", "unchanged"),
+            ("HLED-2026-21", "created"),
+            (UNPUBLISHED_OF_A, "updated"),
+        ]
+    ]
+
+    # One audit event per changed item, none for the unchanged one.
+    events = list(AuditEvent.objects.filter(pk__gt=last_event.pk).order_by("pk"))
+    assert [(e.action, e.object_code) for e in events] == [
+        ("create", "HLED-2026-20"),
+        ("update", "HLED-2021-01"),
+        ("create", "HLED-2026-21"),
+        ("update", UNPUBLISHED_OF_A),
+    ]
+    for event in events:
+        assert event.via == "api"
+        assert event.request_id == "bulk-request-1"
+        assert event.user == admin.user and event.token_prefix
+    assert events[1].changes == {
+        "status": {"before": "1", "after": "2"},
+        "title_es": {"before": old_title_es, "after": "Cadenas de suministro"},
+    }
+    assert events[3].changes == {"is_published": {"before": False, "after": True}}
+    assert Project.objects.values().get(code="HLED-2021-02") == unchanged
+
+    # What was written reads back through the API, to anyone now.
+    anonymous = clients["anonymous"]
+    created = get_ok(anonymous, "/api/v1/projects/HLED-2026-21/?lang=all")
+    assert both(created, "title") == ("Bulk project HLED-2026-21", "Proyecto masivo HLED-2026-21")
+    assert created["budget"] == {"amount": "1000.50", "currency": "USD"}
+    assert [p["agency"]["code"] for p in created["participating_agencies"]] == [B]
+    assert get_ok(anonymous, "/api/v1/projects/HLED-2026-20/")["links"][0]["url"] == (
+        "https://example.org/a"
+    )
+    assert get_ok(anonymous, f"/api/v1/projects/{UNPUBLISHED_OF_A}/")["is_published"] is True
+    assert get_ok(anonymous, "/api/v1/projects/HLED-2021-01/")["status"] == "2"
+
+
+def test_editor_bulk_follows_the_single_write_rules_per_item(clients):
+    editor = clients["editor_a"]
+    before = db_state()
+    secret = Project.objects.get(code=UNPUBLISHED_OF_B)
+    items = [
+        {"code": "HLED-2021-01", "status": "2"},  # A takes part: fine on its own
+        {"code": "HLED-2021-03", "status": "2"},  # published, A does not take part
+        {"code": UNPUBLISHED_OF_B, "status": "3"},  # unpublished of B: invisible to A
+        {"code": "HLED-2021-04", "is_published": False},  # editors cannot publish
+        {
+            "code": "HLED-2021-02",
+            "participating_agencies": [
+                {"agency": A, "role": "4", "source": "inferred"},
+                {"agency": B, "role": "1", "source": "inferred"},  # B's entry changed
+            ],
+        },
+        new_item("HLED-2026-30", agency=B),  # a new project without A
+    ]
+    response = bulk(editor, items)
+    body = assert_problem(response, 400)
+    assert db_state() == before
+
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    for error in body["errors"]:
+        by_index.setdefault(error["index"], []).append(error)
+    assert sorted(by_index) == [1, 2, 3, 4, 5]
+    assert [(e["item_code"], e["field"]) for e in by_index[1]] == [
+        ("HLED-2021-03", "projects.1.code")
+    ]
+    assert "does not take part" in by_index[1][0]["message"]
+    # The invisible project is "already in use", like any taken code: nothing about it.
+    assert [(e["item_code"], e["field"]) for e in by_index[2]] == [
+        (UNPUBLISHED_OF_B, "projects.2.code")
+    ]
+    assert by_index[2][0]["message"] == "This code is already in use."
+    assert secret.title_en.encode() not in response.content
+    assert b"take part" not in str(by_index[2]).encode()
+    assert {e["field"] for e in by_index[3]} == {"projects.3.is_published"}
+    assert all(e["field"].startswith("projects.4.participating_agencies") for e in by_index[4])
+    assert all(e["field"].startswith("projects.5.participating_agencies") for e in by_index[5])
+
+
+def test_editor_bulk_within_its_rights(clients):
+    editor = clients["editor_a"]
+    response = bulk(
+        editor,
+        [
+            {"code": "HLED-2021-01", "status": "2"},
+            {"code": UNPUBLISHED_OF_A, "title_en": "Renamed by its agency"},
+            new_item("HLED-2026-31"),
+        ],
+    )
+    assert response.status_code == 200, response.content[:800]
+    assert [r["status"] for r in response.json()["results"]] == ["updated", "updated", "created"]
+    created = Project.objects.get(code="HLED-2026-31")
+    assert created.is_published is False  # editors' projects wait for a plan admin
+    events = AuditEvent.objects.filter(via="api").order_by("pk")
+    assert [e.agency.code for e in events] == [A, A, A]
+
+
+@pytest.mark.parametrize(
+    ("caller", "status"),
+    [("anonymous", 401), ("reader_a", 403), ("editor_read_token", 403)],
+)
+def test_bulk_needs_a_writer(clients, caller, status):
+    client = clients.get(caller) or make_client("editor-read", Role.EDITOR, A, scope="read")
+    before = db_state()
+    assert_problem(bulk(client, [{"code": "HLED-2021-01", "status": "2"}]), status)
+    assert db_state() == before
+
+
+def test_bulk_size_limit(clients, settings):
+    settings.API_BULK_MAX_ITEMS = 2
+    admin = clients["admin"]
+    before = db_state()
+    items = [{"code": f"HLED-2021-0{n}", "status": "2"} for n in (1, 2, 3)]
+    body = assert_problem(bulk(admin, items), 400)
+    assert [e["field"] for e in body["errors"]] == ["projects"]
+    assert "2" in body["errors"][0]["message"]
+    assert_problem(bulk(admin, []), 400)
+    assert db_state() == before
+    response = bulk(admin, items[:2])
+    assert response.status_code == 200, response.content[:800]
+    assert response.json()["updated"] == 2
+
+
+MALFORMED: dict[str, tuple[Any, str | None]] = {
+    "a list": ([{"code": "HLED-2021-01", "status": "2"}], "projects"),
+    "a string": ("projects", "projects"),
+    "null": (None, "projects"),
+    "no projects": ({}, "projects"),
+    "projects an object": ({"projects": {"code": "HLED-2021-01"}}, "projects"),
+    "projects a string": ({"projects": "HLED-2021-01"}, "projects"),
+    "an unknown top-level field": (
+        {"projects": [{"code": "HLED-2021-01", "status": "2"}], "dry_run": True},
+        "dry_run",
+    ),
+    "an item not an object": (
+        {"projects": [{"code": "HLED-2021-01", "status": "2"}, 7]},
+        "projects.1",
+    ),
+    "an item null": ({"projects": [None]}, "projects.0"),
+    "an item without code": ({"projects": [{"status": "2"}]}, "projects.0.code"),
+    "duplicate codes": (
+        {
+            "projects": [
+                {"code": "HLED-2021-01", "status": "2"},
+                {"code": "hled-2021-01", "status": "3"},
+            ]
+        },
+        "projects.1.code",
+    ),
+    "an unknown item field": (
+        {"projects": [{"code": "HLED-2021-01", "colour": "red"}]},
+        "projects.0.colour",
+    ),
+    "a read-only item field": (
+        {"projects": [{"code": "HLED-2021-01", "title": "x"}]},
+        "projects.0.title",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_bulk_bodies_are_400(clients, case):
+    payload, field = MALFORMED[case]
+    before = db_state()
+    response = clients["admin"].post(BULK, payload, format="json")
+    body = assert_problem(response, 400)
+    if field is not None:
+        assert field in {e["field"] for e in body["errors"]}, body
+    assert db_state() == before
+
+
+def test_bulk_body_that_is_not_json(clients):
+    response = clients["admin"].generic(
+        "POST", BULK, b'{"projects": [', content_type="application/json"
+    )
+    assert_problem(response, 400)
+    response = clients["admin"].generic("POST", BULK, b"projects", content_type="text/plain")
+    assert_problem(response, 415)
+
+
+def test_bulk_idempotency_key(clients):
+    admin = clients["admin"]
+    items = [new_item("HLED-2026-40"), {"code": "HLED-2021-01", "status": "3"}]
+    first = bulk(admin, items, HTTP_IDEMPOTENCY_KEY="bulk-key-1")
+    assert first.status_code == 200, first.content[:800]
+    assert not first.has_header("Idempotent-Replayed")
+    audit = AuditEvent.objects.count()
+    state = db_state()
+
+    again = bulk(admin, items, HTTP_IDEMPOTENCY_KEY="bulk-key-1")
+    assert again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert AuditEvent.objects.count() == audit and db_state() == state
+    assert IdempotencyRecord.objects.filter(key="bulk-key-1", completed=True).count() == 1
+
+    other = bulk(
+        admin, [{"code": "HLED-2021-01", "status": "4"}], HTTP_IDEMPOTENCY_KEY="bulk-key-1"
+    )
+    assert_problem(other, 422)
+    assert db_state() == state
+
+    # A failed request is not stored: the same key can carry the corrected request.
+    failed = bulk(admin, [new_item("HLED-2026-41", status="9")], HTTP_IDEMPOTENCY_KEY="bulk-key-2")
+    assert_problem(failed, 400)
+    fixed = bulk(admin, [new_item("HLED-2026-41")], HTTP_IDEMPOTENCY_KEY="bulk-key-2")
+    assert fixed.status_code == 200, fixed.content[:800]
+    assert fixed.json()["created"] == 1
+
+
+# -- CSV export ----------------------------------------------------------------------------
+
+
+def read_stream(response: Any) -> bytes:
+    assert response.status_code == 200, (response.status_code, response.content[:800])
+    assert isinstance(response, StreamingHttpResponse) and response.streaming
+    return b"".join(response.streaming_content)
+
+
+def read_csv(client: Any, query: str = "") -> tuple[list[str], list[dict[str, str]]]:
+    response = client.get(f"{CSV_URL}?{query}")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(read_stream(response).decode("utf-8"), newline="")))
+    header, data = rows[0], rows[1:]
+    assert all(len(row) == len(header) for row in data)
+    return header, [dict(zip(header, row, strict=True)) for row in data]
+
+
+def same_instant(csv_value: str, api_value: str) -> bool:
+    return datetime.fromisoformat(csv_value) == datetime.fromisoformat(api_value)
+
+
+def assert_row_matches(row: dict[str, str], item: dict[str, Any]) -> None:
+    code = item["code"]
+    assert row["code"] == code
+    assert row["url"] == item["url"], code
+    assert (row["title_en"], row["title_es"]) == both(item, "title"), code
+    assert (row["description_en"], row["description_es"]) == both(item, "description"), code
+    assert row["status"] == item["status"], code
+    assert row["status_name"], code
+    assert row["is_published"] == ("true" if item["is_published"] else "false"), code
+    assert row["pillar"] == item["pillar"]["code"], code
+    assert row["goal"] == item["goal"]["code"], code
+    for name in ("announced_on", "planned_start", "planned_end", "actual_start", "actual_end"):
+        assert row[name] == (item[name] or ""), (code, name)
+    assert row["countries"] == ";".join(item["countries"]), code
+    roles = item["participating_agencies"]
+    assert row["agencies"] == ";".join(f"{r['agency']['code']}:{r['role']}" for r in roles), code
+    assert row["lead_agencies"] == ";".join(r["agency"]["code"] for r in roles if r["is_lead"])
+    budget = item["budget"] or {"amount": "", "currency": ""}
+    assert (row["budget_amount"], row["budget_currency"]) == (budget["amount"], budget["currency"])
+    assert same_instant(row["created_at"], item["created_at"]), code
+    assert same_instant(row["updated_at"], item["updated_at"]), code
+
+
+EXPORT_QUERIES = [
+    "",
+    "ordering=-code",
+    "ordering=status,-code",
+    "pillar=P1",
+    "pillar=P3,P4&ordering=-code",
+    "country=SV",
+    "country=US",
+    "agency=US-DOC",
+    "agency=SE",
+    "goal=P1-G1",
+    "status=2",
+    "q=supply",
+]
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "editor_a", "editor_b", "admin"])
+def test_csv_equals_the_list(clients, caller):
+    client = clients[caller]
+    for query in EXPORT_QUERIES:
+        header, rows = read_csv(client, query)
+        assert header == CSV_COLUMNS
+        items = list_projects(client, query)
+        assert [r["code"] for r in rows] == [i["code"] for i in items], (caller, query)
+        for row, item in zip(rows, items, strict=True):
+            assert_row_matches(row, item)
+
+
+def test_csv_visibility(clients):
+    def codes(caller: str) -> set[str]:
+        return {row["code"] for row in read_csv(clients[caller])[1]}
+
+    published = set(Project.objects.filter(is_published=True).values_list("code", flat=True))
+    assert len(published) == 11
+    assert codes("anonymous") == published
+    assert codes("reader_a") == codes("editor_a") == published | {UNPUBLISHED_OF_A}
+    assert codes("editor_b") == published | {UNPUBLISHED_OF_B}
+    assert codes("admin") == published | {UNPUBLISHED_OF_A, UNPUBLISHED_OF_B}
+    # An archived project leaves the export.
+    etag = clients["admin"].get("/api/v1/projects/HLED-2021-05/")["ETag"]
+    assert (
+        clients["admin"].delete("/api/v1/projects/HLED-2021-05/", HTTP_IF_MATCH=etag).status_code
+        == 204
+    )
+    assert "HLED-2021-05" not in codes("anonymous") | codes("admin")
+
+
+def test_csv_response_headers(clients):
+    response = clients["anonymous"].get(CSV_URL, HTTP_ACCEPT="text/csv")
+    assert response.status_code == 200
+    assert response.streaming and isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response.get("X-Request-ID")
+    body = read_stream(response).decode("utf-8")
+    assert body.splitlines()[0] == ",".join(CSV_COLUMNS)
+    # Spanish text survives the trip in UTF-8.
+    assert "Fortalecer las cadenas de suministro" in body
+
+
+# -- IATI export ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def iati_schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(SHARED / "iati-2.03" / "iati-activities-schema.xsd")))
+
+
+def read_iati(client: Any, schema: etree.XMLSchema, query: str = "") -> Any:
+    response = client.get(f"{IATI_URL}?{query}")
+    assert response["Content-Type"] == "application/xml; charset=utf-8"
+    root = etree.fromstring(read_stream(response))
+    schema.assertValid(root)
+    return root
+
+
+def narratives(element: Any) -> dict[str, str]:
+    return {n.get(XML_LANG): n.text for n in element.findall("narrative")}
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "editor_a", "admin"])
+def test_iati_is_valid_and_equals_the_list(clients, iati_schema, caller):
+    client = clients[caller]
+    ref = settings.IATI_REPORTING_ORG_REF
+    for query in ["", "pillar=P3", "country=SV", "agency=US-DOC", "ordering=-code"]:
+        root = read_iati(client, iati_schema, query)
+        assert root.tag == "iati-activities" and root.get("version") == "2.03"
+        activities = root.findall("iati-activity")
+        items = list_projects(client, query)
+        identifiers = [a.findtext("iati-identifier") for a in activities]
+        assert len(set(identifiers)) == len(identifiers)
+        assert identifiers == [f"{ref}-{i['code']}" for i in items], (caller, query)
+        for activity, item in zip(activities, items, strict=True):
+            code = item["code"]
+            assert activity.find("reporting-org").get("ref") == ref
+            assert narratives(activity.find("title")) == dict(
+                zip(("en", "es"), both(item, "title"), strict=True)
+            ), code
+            assert narratives(activity.find("description")) == dict(
+                zip(("en", "es"), both(item, "description"), strict=True)
+            ), code
+            assert [
+                (o.get("ref"), o.get("role")) for o in activity.findall("participating-org")
+            ] == [(r["agency"]["code"], r["role"]) for r in item["participating_agencies"]], code
+            assert activity.find("activity-status").get("code") == item["status"], code
+            assert [c.get("code") for c in activity.findall("recipient-country")] == item[
+                "countries"
+            ], code
+            assert activity.findall("activity-date"), code
+
+
+def test_iati_visibility_and_budget(clients, iati_schema):
+    ref = settings.IATI_REPORTING_ORG_REF
+
+    def identifiers(caller: str) -> set[str]:
+        root = read_iati(clients[caller], iati_schema)
+        return {a.findtext("iati-identifier") for a in root.findall("iati-activity")}
+
+    secret_a, secret_b = f"{ref}-{UNPUBLISHED_OF_A}", f"{ref}-{UNPUBLISHED_OF_B}"
+    assert len(identifiers("anonymous")) == 11
+    assert secret_a not in identifiers("anonymous") and secret_b not in identifiers("anonymous")
+    assert secret_a in identifiers("editor_a") and secret_b not in identifiers("editor_a")
+    assert secret_b in identifiers("editor_b") and secret_a not in identifiers("editor_b")
+    root = read_iati(clients["admin"], iati_schema, f"goal=P1-G1&agency={A}")
+    (activity,) = [
+        a for a in root.findall("iati-activity") if a.findtext("iati-identifier") == secret_a
+    ]
+    budget = activity.find("budget")
+    assert budget.find("value").text == "250000.00"
+    assert budget.find("value").get("currency") == "USD"
+    assert budget.find("period-start").get("iso-date") == "2026-01-15"
+
+
+def test_iati_stays_valid_for_projects_with_little_data(clients, iati_schema):
+    """A project created without dates, description or budget is still a valid activity."""
+    admin = clients["admin"]
+    response = admin.post(
+        "/api/v1/projects/",
+        {
+            "code": "HLED-2026-50",
+            "goal": "P4-G1",
+            "title_en": "Minimal project",
+            "title_es": "Proyecto mínimo",
+            "participating_agencies": [{"agency": B, "role": "4"}],
+            "is_published": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content[:800]
+    root = read_iati(clients["anonymous"], iati_schema, "goal=P4-G1")
+    codes = [a.findtext("iati-identifier") for a in root.findall("iati-activity")]
+    assert codes[-1].endswith("HLED-2026-50")
+
+
+# -- both exports: strict parameters and content negotiation ----------------------------------
+
+
+@pytest.mark.parametrize("url", [CSV_URL, IATI_URL])
+def test_exports_refuse_unknown_parameters_and_values(clients, url):
+    client = clients["anonymous"]
+    for query, field in [
+        ("colour=red", "colour"),
+        ("page_size=10", "page_size"),
+        ("page=1", "page"),
+        ("pillar=P9", "pillar"),
+        ("country=XX", "country"),
+        ("agency=NOPE", "agency"),
+        ("status=9", "status"),
+        ("ordering=title", "ordering"),
+        ("lang=fr", "lang"),
+    ]:
+        body = assert_problem(client.get(f"{url}?{query}"), 400)
+        assert field in {e["field"] for e in body["errors"]}, (query, body)
+
+
+@pytest.mark.parametrize(
+    ("url", "good", "bad"),
+    [
+        (CSV_URL, "text/csv", "application/json"),
+        (CSV_URL, "text/*", "application/xml"),
+        (IATI_URL, "application/xml", "text/csv"),
+        (IATI_URL, "application/*", "application/json"),
+    ],
+)
+def test_exports_negotiate_the_content_type(clients, url, good, bad):
+    client = clients["anonymous"]
+    assert_problem(client.get(url, HTTP_ACCEPT=bad), 406)
+    response = client.get(url, HTTP_ACCEPT=good)
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"].split(";")[0] in ("text/csv", "application/xml")
+    response = client.get(url, HTTP_ACCEPT="*/*")
+    assert response.status_code == 200
+
+
+# -- the whole plan as JSON --------------------------------------------------------------------
+
+
+def test_plan_nesting_matches_the_lists(clients):
+    for caller in ("anonymous", "editor_a", "editor_b", "admin"):
+        client = clients[caller]
+        plan = get_ok(client, PLAN_URL)
+        assert set(plan) == {"pillars", "agencies"}
+        assert [p["code"] for p in plan["pillars"]] == list_codes(client, "pillars")
+        assert [a["code"] for a in plan["agencies"]] == list_codes(client, "agencies")
+        assert plan["agencies"] == get_ok(client, "/api/v1/agencies/?page_size=100")["results"]
+        listed = {
+            p["code"]: p for p in get_ok(client, "/api/v1/projects/?page_size=100")["results"]
+        }
+        in_plan = []
+        for pillar in plan["pillars"]:
+            goals = get_ok(client, f"/api/v1/goals/?pillar={pillar['code']}")["results"]
+            assert [g["code"] for g in pillar["goals"]] == [g["code"] for g in goals]
+            for goal, listed_goal in zip(pillar["goals"], goals, strict=True):
+                assert {k: v for k, v in goal.items() if k != "projects"} == {
+                    k: v for k, v in listed_goal.items() if k != "pillar"
+                }
+                assert [p["code"] for p in goal["projects"]] == list_codes(
+                    client, "projects", f"goal={goal['code']}"
+                )
+                for project in goal["projects"]:
+                    assert project == listed[project["code"]], (caller, project["code"])
+                    in_plan.append(project["code"])
+        assert sorted(in_plan) == sorted(listed), caller
+
+
+def test_plan_visibility(clients):
+    def codes(caller: str) -> set[str]:
+        plan = get_ok(clients[caller], PLAN_URL)
+        return {
+            p["code"] for pillar in plan["pillars"] for g in pillar["goals"] for p in g["projects"]
+        }
+
+    anonymous = codes("anonymous")
+    assert len(anonymous) == 11
+    assert UNPUBLISHED_OF_A not in anonymous and UNPUBLISHED_OF_B not in anonymous
+    assert codes("editor_a") == anonymous | {UNPUBLISHED_OF_A}
+    assert codes("reader_a") == anonymous | {UNPUBLISHED_OF_A}
+    assert codes("editor_b") == anonymous | {UNPUBLISHED_OF_B}
+    assert codes("admin") == anonymous | {UNPUBLISHED_OF_A, UNPUBLISHED_OF_B}
+
+
+def test_plan_etag(clients):
+    anonymous, editor, admin = clients["anonymous"], clients["editor_a"], clients["admin"]
+    first, second = anonymous.get(PLAN_URL), anonymous.get(PLAN_URL)
+    etag = first["ETag"]
+    assert etag and etag.startswith('"') and second["ETag"] == etag
+    assert first.json() == second.json()
+
+    not_modified = anonymous.get(PLAN_URL, HTTP_IF_NONE_MATCH=etag)
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert not_modified["ETag"] == etag
+    assert anonymous.get(PLAN_URL, HTTP_IF_NONE_MATCH='"something-else"').status_code == 200
+
+    # Another view of the plan has another tag.
+    editor_etag = editor.get(PLAN_URL)["ETag"]
+    assert editor_etag != etag
+    assert anonymous.get(PLAN_URL, HTTP_IF_NONE_MATCH=editor_etag).status_code == 200
+    assert anonymous.get(f"{PLAN_URL}?lang=es")["ETag"] != etag
+
+    # Work on an unpublished project changes the tag of those who see it, not the others'.
+    url = f"/api/v1/projects/{UNPUBLISHED_OF_A}/"
+    response = editor.patch(url, {"title_en": "Renamed quietly"}, format="json", HTTP_IF_MATCH="*")
+    assert response.status_code == 200, response.content[:500]
+    assert editor.get(PLAN_URL)["ETag"] != editor_etag
+    assert anonymous.get(PLAN_URL, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+    # A public change changes everyone's.
+    url = "/api/v1/projects/HLED-2021-06/"
+    response = admin.patch(url, {"status": "2"}, format="json", HTTP_IF_MATCH="*")
+    assert response.status_code == 200, response.content[:500]
+    after = anonymous.get(PLAN_URL, HTTP_IF_NONE_MATCH=etag)
+    assert after.status_code == 200 and after["ETag"] != etag
+    assert anonymous.get(PLAN_URL, HTTP_IF_NONE_MATCH=after["ETag"]).status_code == 304
+
+
+def test_plan_in_spanish(clients):
+    client = clients["anonymous"]
+    for kwargs in (
+        {"path": f"{PLAN_URL}?lang=es"},
+        {"path": PLAN_URL, "HTTP_ACCEPT_LANGUAGE": "es-MX"},
+    ):
+        response = client.get(**kwargs)
+        assert response.status_code == 200
+        assert response["Content-Language"] == "es"
+        plan = response.json()
+        pillar = plan["pillars"][0]
+        assert (
+            pillar["code"] == "P1"
+            and pillar["name"]
+            == get_ok(client, "/api/v1/pillars/P1/?lang=all")["translations"]["es"]["name"]
+        )
+        project = next(
+            p for g in pillar["goals"] for p in g["projects"] if p["code"] == "HLED-2021-01"
+        )
+        assert project["title"] == (
+            "Fortalecer las cadenas de suministro y coordinar su gestión en situaciones de crisis"
+        )
+        agency = next(a for a in plan["agencies"] if a["code"] == "US-DOC")
+        assert agency["name"] == Agency.objects.get(code="US-DOC").name_es
+    english = get_ok(client, PLAN_URL)
+    assert english["pillars"][0]["name"] == get_ok(client, "/api/v1/pillars/P1/")["name"]
+    assert english["pillars"][0]["name"] != pillar["name"]
+
+
+def test_plan_refuses_unknown_parameters(clients):
+    client = clients["anonymous"]
+    for query, field in [("pillar=P1", "pillar"), ("page=1", "page"), ("lang=fr", "lang")]:
+        body = assert_problem(client.get(f"{PLAN_URL}?{query}"), 400)
+        assert field in {e["field"] for e in body["errors"]}, query
+
+
+# -- the CSV stream keeps memory flat ------------------------------------------------------------
+
+STREAM_PROJECTS = 2000
+
+
+def test_csv_export_streams_without_building_the_body(db):
+    goal = GoalFactory()
+    agency = AgencyFactory(country="US")
+    text = "Long description of the project. " * 60  # ~2 kB per language
+    projects = Project.objects.bulk_create(
+        Project(
+            code=f"STREAM-{n:05d}",
+            goal=goal,
+            title_en=f"Streamed project {n}",
+            title_es=f"Proyecto transmitido {n}",
+            description_en=text,
+            description_es=text,
+            is_published=True,
+        )
+        for n in range(STREAM_PROJECTS)
+    )
+    if projects[0].pk is None:  # a backend that does not return ids from bulk_create
+        projects = list(Project.objects.filter(goal=goal).order_by("code"))
+    ProjectCountry.objects.bulk_create(ProjectCountry(project=p, country="MX") for p in projects)
+    ProjectAgencyRole.objects.bulk_create(
+        ProjectAgencyRole(project=p, agency=agency, role="4", country=agency.country)
+        for p in projects
+    )
+
+    response = APIClient().get(f"{CSV_URL}?goal={goal.code}")
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse) and response.streaming
+
+    chunks = rows = total = largest = 0
+    queries_before_first_chunk = None
+    with CaptureQueriesContext(connection) as queries:
+        tracemalloc.start()
+        try:
+            for chunk in response.streaming_content:
+                if queries_before_first_chunk is None:
+                    queries_before_first_chunk = len(queries.captured_queries)
+                chunks += 1
+                total += len(chunk)
+                largest = max(largest, len(chunk))
+                rows += chunk.count(b"\n")  # one byte: never split between chunks
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    queries_in_total = len(queries.captured_queries)
+
+    assert rows == 1 + STREAM_PROJECTS  # the header, then one line per project
+    assert total > 8 * 1024 * 1024  # ~4 kB per row
+    # Many modest chunks, not one body.
+    assert chunks > 50 and largest < 256 * 1024, (chunks, largest)
+    # The first chunk left before the later batches of projects were even read.
+    assert queries_before_first_chunk is not None
+    assert queries_before_first_chunk < queries_in_total / 2, (
+        queries_before_first_chunk,
+        queries_in_total,
+    )
+    # Memory while streaming stays far below the size of the whole body.
+    assert peak < total / 4, (peak, total)
