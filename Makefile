@@ -43,7 +43,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	$(BIN)/mypy
 
 schema: install
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema-v1.yaml

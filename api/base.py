@@ -128,9 +128,13 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
     # -- strict query parameters -------------------------------------------------
     # Actions that take the list's filters (exports honour them too).
     filtered_actions = frozenset({"list"})
+    # Actions whose output is not a JSON representation: no `lang` or `fields`.
+    export_actions: frozenset[str] = frozenset()
 
     def allowed_query_params(self) -> set[str]:
         allowed = set(self.common_query_params)
+        if self.action in self.export_actions:
+            allowed -= {"lang", "fields"}
         if self.action in self.filtered_actions:
             filterset_class = getattr(self, "filterset_class", None)
             if filterset_class is not None:

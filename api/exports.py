@@ -100,6 +100,7 @@ def stream_csv(projects: Iterable[Project], url_for: Any) -> Iterator[str]:
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # IATI ActivityDateType codes
 PLANNED_START, ACTUAL_START, PLANNED_END, ACTUAL_END = "1", "2", "3", "4"
+ACCOUNTABLE = "2"  # IATI OrganisationRole
 
 
 def _narratives(parent: ET.Element, texts: dict[str, str]) -> None:
@@ -132,13 +133,22 @@ def iati_activity(project: Project) -> ET.Element:
             "es": project.description_es or project.title_es,
         },
     )
-    for role in project.agency_roles.all():
+    roles = list(project.agency_roles.all())
+    for role in roles:
         org = ET.SubElement(
             activity,
             "participating-org",
             {"ref": role.agency.code, "role": role.role, "type": role.agency.organisation_type},
         )
         _narratives(org, {"en": role.agency.name_en, "es": role.agency.name_es})
+    if not roles:
+        # IATI requires a participating organisation: the reporting one answers for it.
+        org = ET.SubElement(
+            activity,
+            "participating-org",
+            {"ref": ref, "role": ACCOUNTABLE, "type": settings.IATI_REPORTING_ORG_TYPE},
+        )
+        _narratives(org, settings.IATI_REPORTING_ORG_NAME)
     ET.SubElement(activity, "activity-status", {"code": project.status})
     dates = [
         (PLANNED_START, project.planned_start),
@@ -146,22 +156,25 @@ def iati_activity(project: Project) -> ET.Element:
         (PLANNED_END, project.planned_end),
         (ACTUAL_END, project.actual_end),
     ]
-    if not project.planned_start and not project.actual_start and project.announced_on:
-        # IATI needs a date; when no start was published, the announcement stands in,
-        # and says so.
+    if not any(value for _, value in dates):
+        # IATI requires a date. With none published, the announcement (or, failing that,
+        # the day the record was created) stands in as the planned start, and says so.
+        stand_in = project.announced_on or project.created_at.date()
         element = ET.SubElement(
-            activity,
-            "activity-date",
-            {"type": PLANNED_START, "iso-date": project.announced_on.isoformat()},
+            activity, "activity-date", {"type": PLANNED_START, "iso-date": stand_in.isoformat()}
         )
-        _narratives(
-            element,
-            {
+        if project.announced_on:
+            texts = {
                 "en": "Date the work plan announced the activity; no start date was published.",
                 "es": "Fecha en que el plan de trabajo anunció la actividad; no se publicó "
                 "fecha de inicio.",
-            },
-        )
+            }
+        else:
+            texts = {
+                "en": "Date the activity was recorded; no start date was published.",
+                "es": "Fecha en que se registró la actividad; no se publicó fecha de inicio.",
+            }
+        _narratives(element, texts)
     for date_type, value in dates:
         if value:
             ET.SubElement(

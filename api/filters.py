@@ -26,8 +26,9 @@ class UpperMultipleChoiceField(forms.MultipleChoiceField):
         return _split(super().to_python(value))
 
 
-class CountryFilter(django_filters.MultipleChoiceFilter):
-    """ISO 3166-1 alpha-2 codes, in any case, repeated or comma-separated."""
+class ListFilter(django_filters.MultipleChoiceFilter):
+    """Codes from a codelist, in any case, repeated or comma-separated (ISO countries
+    by default)."""
 
     field_class = UpperMultipleChoiceField
 
@@ -165,7 +166,7 @@ class GoalFilterSet(PlanFilterSet):
 
 
 class AgencyFilterSet(PlanFilterSet):
-    country = CountryFilter(label="ISO 3166-1 alpha-2 country code(s), e.g. MX.")
+    country = ListFilter(label="ISO 3166-1 alpha-2 country code(s), e.g. MX.")
     q = django_filters.CharFilter(
         method="filter_q", label="Search acronyms and names, in English and Spanish."
     )
@@ -195,14 +196,12 @@ class ProjectFilterSet(PlanFilterSet):
         through=(ProjectAgencyRole, "project", "agency"),
         label="Participating agency: acronym (e.g. SE) or code (e.g. MX-SE).",
     )
-    country = CountryFilter(
+    country = ListFilter(
         field_name="countries__country",
         distinct=True,
         label="ISO 3166-1 alpha-2 code(s) of a country the project takes place in.",
     )
-    status = django_filters.MultipleChoiceFilter(
-        choices=ActivityStatus.choices, label="IATI ActivityStatus code(s)."
-    )
+    status = ListFilter(choices=ActivityStatus.choices, label="IATI ActivityStatus code(s).")
     q = django_filters.CharFilter(
         method="filter_q", label="Search titles and descriptions, in English and Spanish."
     )

@@ -110,9 +110,11 @@ class AutoSchema(SpectacularAutoSchema):
 
     def get_override_parameters(self) -> list[Any]:
         params = list(super().get_override_parameters())
-        if not hasattr(self.view, "common_query_params"):
-            return params
         action = getattr(self.view, "action", None)
+        if not hasattr(self.view, "common_query_params") or action in getattr(
+            self.view, "export_actions", ()
+        ):
+            return params
         params += [
             OpenApiParameter(
                 "lang",

@@ -53,7 +53,8 @@ def feed_entry(
     visible = visible_after(event, admin=admin, agency_code=agency_code)
     return {
         "cursor": str(event.pk),
-        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        # Fixed width (always microseconds), so the strings sort in time order too.
+        "occurred_at": event.occurred_at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "action": event.action,
         "object_type": event.object_type,
         "code": event.object_code,

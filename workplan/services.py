@@ -241,6 +241,9 @@ def _set_countries(project: Project, countries: list[str]) -> None:
 
 
 def _set_agency_roles(project: Project, roles: list[dict[str, Any]]) -> None:
+    # Check the list as a whole first: row by row, a second lead would only surface as
+    # a database error.
+    agency_roles_check([(spec["agency"], bool(spec.get("is_lead", False))) for spec in roles])
     wanted = {spec["agency"].pk: spec for spec in roles}
     project.agency_roles.exclude(agency_id__in=wanted).delete()
     # Fresh queries, not the related managers: a caller may have prefetched them.
@@ -482,12 +485,16 @@ class BulkError(Exception):
 
 
 @transaction.atomic
-def project_bulk_upsert(*, items: list[BulkItem], actor: Actor) -> list[tuple[str, str]]:
+def project_bulk_upsert(
+    *, items: list[BulkItem], actor: Actor, commit: bool = True
+) -> list[tuple[str, str]]:
     """Create or update many projects in one transaction: all of them, or none.
 
     Each item goes through the same rules and audit trail as a single write. Returns
     (code, "created" | "updated" | "unchanged") per item; raises BulkError with every
-    failing item's error after rolling everything back.
+    failing item's error after rolling everything back. With `commit=False` it only
+    checks: everything is rolled back either way (so a caller that already found
+    other failing items still learns every item's errors).
     """
     results: list[tuple[str, str]] = []
     errors: list[tuple[int, str, ValidationError]] = []
@@ -504,6 +511,8 @@ def project_bulk_upsert(*, items: list[BulkItem], actor: Actor) -> list[tuple[st
             errors.append((item.index, item.code, exc))
         except PlanRuleError as exc:
             errors.append((item.index, item.code, ValidationError(str(exc))))
+    if errors or not commit:
+        transaction.set_rollback(True)
     if errors:
         raise BulkError(errors)
     return results

@@ -88,7 +88,7 @@ def event_type(event: AuditEvent) -> str:
 def webhook_payload(event: AuditEvent) -> str:
     body = {
         "type": event_type(event),
-        "timestamp": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "timestamp": event.occurred_at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "data": feed_entry(event, base_url=settings.API_PUBLIC_URL),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

@@ -145,17 +145,20 @@ class ProjectBulkAndExportMixin:
                 errors += _item_errors(index, code, serializer.errors)
                 continue
             items.append(services.BulkItem(index, code, obj, serializer.service_data()))
-        if not errors:
-            try:
-                results = services.project_bulk_upsert(
-                    items=items,
-                    actor=self.actor(),  # type: ignore[attr-defined]
-                )
-            except services.BulkError as exc:
-                for index, code, error in exc.errors:
-                    detail = error.message_dict if hasattr(error, "error_dict") else error.messages
-                    errors += _item_errors(index, code, detail)
+        try:
+            # With items already refused, the rest are still checked (and rolled back),
+            # so the answer lists every failing item at once.
+            results = services.project_bulk_upsert(
+                items=items,
+                actor=self.actor(),  # type: ignore[attr-defined]
+                commit=not errors,
+            )
+        except services.BulkError as exc:
+            for index, code, error in exc.errors:
+                detail = error.message_dict if hasattr(error, "error_dict") else error.messages
+                errors += _item_errors(index, code, detail)
         if errors:
+            errors.sort(key=lambda e: e["index"])
             failing = sorted({e["index"] for e in errors})
             raise ItemErrors(
                 errors,
