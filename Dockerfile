@@ -28,6 +28,7 @@ ENV DJANGO_SETTINGS_MODULE=config.settings.production
 RUN DJANGO_SECRET_KEY=build-only \
     DATABASE_URL=sqlite:////tmp/build.sqlite3 \
     DJANGO_ALLOWED_HOSTS=localhost \
+    API_PUBLIC_URL=http://localhost:8000 \
     python manage.py collectstatic --noinput
 
 USER app

@@ -9,6 +9,7 @@ Viewsets only declare their queryset, serializers and filterset.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -52,6 +53,15 @@ def check_query_params(request: Request, allowed: set[str] | frozenset[str]) -> 
     )
     if with_nul:
         raise QueryParameterError({name: ["Contains a NUL byte."] for name in with_nul})
+
+
+def if_none_match_hits(request: Request, etag: str) -> bool:
+    """Does If-None-Match name this ETag (weak comparison, as RFC 9110 says) or `*`?"""
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
 
 
 class ProblemResponseMixin:
@@ -203,10 +213,11 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         )
 
     # -- ETags ---------------------------------------------------------------------
-    def etag_for(self, obj: PlanObject) -> str:
-        """A strong ETag: the object's version plus the representation variant."""
-        variant = self.language + (self.request.query_params.get("fields") or "")
-        return f'"{obj.version}-{hashlib.sha256(variant.encode()).hexdigest()[:8]}"'
+    def etag_for(self, obj: PlanObject, data: Any) -> str:
+        """A strong ETag: the object's version (what If-Match compares) and a digest of this
+        representation, which also changes with language, `fields` and nested objects."""
+        body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        return f'"{obj.version}-{hashlib.sha256(body.encode()).hexdigest()[:16]}"'
 
     def expected_version(self, request: Request, obj: PlanObject) -> int:
         """The version named by If-Match (428 without one, 412 when it is stale)."""
@@ -223,22 +234,19 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
 
     def represent(self, obj: PlanObject, status_code: int = 200, **headers: str) -> Response:
         obj = self.fetch(obj)
+        data = self.get_serializer(obj).data
         return Response(
-            self.get_serializer(obj).data,
-            status=status_code,
-            headers={"ETag": self.etag_for(obj), **headers},
+            data, status=status_code, headers={"ETag": self.etag_for(obj, data), **headers}
         )
 
     # -- actions -------------------------------------------------------------------
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         obj = self.get_object()
-        etag = self.etag_for(obj)
-        if_none_match = request.headers.get("If-None-Match")
-        if if_none_match:
-            tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-            if "*" in tags or etag in tags:
-                return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        return Response(self.get_serializer(obj).data, headers={"ETag": etag})
+        data = self.get_serializer(obj).data
+        etag = self.etag_for(obj, data)
+        if if_none_match_hits(request, etag):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return Response(data, headers={"ETag": etag})
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         def handler() -> Response:

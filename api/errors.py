@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions
@@ -148,6 +149,10 @@ def as_api_exception(exc: Exception) -> Exception:
         return Conflict(str(exc))
     if isinstance(exc, VersionMismatch):
         return PreconditionFailed()
+    if isinstance(exc, IntegrityError):
+        # Validation runs before every write; a constraint can still fire when two
+        # requests race (the same new code, a lead taken at the same moment).
+        return Conflict("The change conflicts with another one made at the same time; retry.")
     return exc
 
 

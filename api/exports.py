@@ -197,11 +197,12 @@ def iati_activity(project: Project) -> ET.Element:
 def stream_iati(projects: Iterable[Project]) -> Iterator[bytes]:
     """An `iati-activities` document (IATI standard 2.03), one activity per project."""
     generated = datetime.now(UTC).replace(microsecond=0).isoformat()
-    yield (
+    head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<iati-activities version="2.03" generated-datetime="{generated}">\n'
     ).encode()
+    # The head goes out with the first activity, so the first chunk runs the query.
     for project in projects:
-        yield ET.tostring(iati_activity(project), encoding="utf-8", xml_declaration=False)
-        yield b"\n"
-    yield b"</iati-activities>\n"
+        yield head + ET.tostring(iati_activity(project), encoding="utf-8") + b"\n"
+        head = b""
+    yield head + b"</iati-activities>\n"

@@ -4,6 +4,7 @@ Every value a client sends is checked: an unknown code, acronym, country or stat
 is a 400 that names the parameter, never an empty result that looks like "nothing".
 """
 
+from datetime import UTC
 from typing import Any
 
 import django_filters
@@ -80,8 +81,11 @@ class CodeFilter(django_filters.MultipleChoiceFilter):
         condition = Q()
         for key in self.keys:
             condition |= Q(**{f"{key}__in": value})
+        # Archived objects are not offered: their codes filter like unknown ones.
         rows = list(
-            self.target_model._default_manager.filter(condition).values_list("pk", *self.keys)
+            self.target_model._default_manager.filter(
+                condition, archived_at__isnull=True
+            ).values_list("pk", *self.keys)
         )
         known = {str(v).upper() for row in rows for v in row[1:] if v}
         unknown = [v for v in value if v not in known]
@@ -98,10 +102,27 @@ class CodeFilter(django_filters.MultipleChoiceFilter):
         return qs.filter(**{f"{self.field_name}__in": pks})
 
 
+class SafeIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time that also fits in UTC (9999-12-31T23:59-23:00 does not)."""
+
+    def clean(self, value: Any) -> Any:
+        result = super().clean(value)
+        if result is not None:
+            try:
+                result.astimezone(UTC)
+            except OverflowError as exc:
+                raise forms.ValidationError("The date-time is out of range.") from exc
+        return result
+
+
+class SafeIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = SafeIsoDateTimeField
+
+
 class PlanFilterSet(django_filters.FilterSet):
     """Base FilterSet: `updated_since` on every list."""
 
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = SafeIsoDateTimeFilter(
         field_name="updated_at",
         lookup_expr="gte",
         label="Objects changed at or after this ISO 8601 date-time, e.g. 2021-12-13T00:00Z.",

@@ -1,5 +1,9 @@
+import logging
+
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+logger = logging.getLogger(__name__)
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -7,6 +11,7 @@ def health(request: HttpRequest) -> JsonResponse:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # any database failure means "not ready"
-        return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    except Exception:  # any database failure means "not ready"; details go to the log only
+        logger.exception("Health check: the database is unavailable")
+        return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})

@@ -15,6 +15,7 @@ def test_check_deploy_is_clean(tmp_path):
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "api.example.org",
+        "API_PUBLIC_URL": "https://api.example.org",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
     }
     result = subprocess.run(
@@ -34,6 +35,7 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     env |= {
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_ALLOWED_HOSTS": "api.example.org",
+        "API_PUBLIC_URL": "https://api.example.org",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],

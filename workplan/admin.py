@@ -11,6 +11,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from workplan import services
+from workplan.access import is_plan_admin
 from workplan.models import (
     Agency,
     AgencyMembership,
@@ -66,6 +67,22 @@ class PlanObjectAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # Autocomplete offers only active objects: nothing new may hang off an archived one.
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if request.path.endswith("/autocomplete/"):
+            queryset = queryset.filter(archived_at__isnull=True)
+        return queryset, may_have_duplicates
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if issubclass(db_field.related_model, PlanObject):
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(
+                archived_at__isnull=True
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: PlanObject, form: Any, change: bool) -> None:
         if change:
             request._audit_before = services.snapshot(type(obj).objects.get(pk=obj.pk))  # type: ignore[attr-defined]
@@ -105,10 +122,18 @@ class PlanObjectAdmin(admin.ModelAdmin):
 
 
 class GoalInline(admin.TabularInline):
+    """The pillar's goals, read-only: goals are edited (and audited) on their own page."""
+
     model = Goal
     extra = 0
-    fields = ("code", "number", "title_en", "title_es")
+    fields = readonly_fields = ("code", "number", "title_en", "title_es", "archived_at")
     show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -187,6 +212,12 @@ class AgencyRoleFormSet(BaseInlineFormSet):
 
 class ProjectAgencyRoleInline(admin.TabularInline):
     model = ProjectAgencyRole
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "agency":
+            kwargs["queryset"] = Agency.objects.active()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     formset = AgencyRoleFormSet
     extra = 0
     fields = ("agency", "role", "is_lead", "source")
@@ -228,6 +259,21 @@ class ProjectAdmin(PlanObjectAdmin):
     search_fields = ("code", "title_en", "title_es", "description_en", "description_es")
     autocomplete_fields = ("goal",)
     inlines = [ProjectAgencyRoleInline, ProjectCountryInline, ProjectLinkInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is ProjectAgencyRole:
+            # Clear leads being given up before saving the new ones, so moving the lead
+            # between two agencies of one country never meets the one-lead constraint.
+            giving_up = [
+                f.instance.pk
+                for f in formset.forms
+                if f.instance.pk
+                and f.has_changed()
+                and (f.cleaned_data.get("DELETE") or not f.cleaned_data.get("is_lead"))
+            ]
+            ProjectAgencyRole.objects.filter(pk__in=giving_up).update(is_lead=False)
+        super().save_formset(request, form, formset, change)
+
     fieldsets = (
         (None, {"fields": ("code", "goal", "status", "is_published")}),
         ("English", {"fields": ("title_en", "description_en")}),
@@ -276,6 +322,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A token carries its user's powers: only plan admins may issue them.
+        return is_plan_admin(request.user) and super().has_add_permission(request)
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if change:
@@ -350,10 +400,33 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
-    list_display = ("id", "url", "description", "event_types", "is_active", "created_at")
+    """Subscriptions; the signing secret is shown once, when the subscription is created."""
+
+    list_display = (
+        "id",
+        "url",
+        "description",
+        "event_types",
+        "agency",
+        "is_active",
+        "created_at",
+    )
     list_filter = ("is_active",)
     search_fields = ("url", "description")
-    readonly_fields = ("secret", "created_at", "updated_at")
+    autocomplete_fields = ("agency",)
+    exclude = ("secret",)
+    readonly_fields = ("created_at", "updated_at")
+
+    def save_model(
+        self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            self.message_user(
+                request,
+                f"The signing secret is {obj.secret} — copy it now: it will not be shown again.",
+                messages.WARNING,
+            )
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any

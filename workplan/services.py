@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -156,6 +156,23 @@ def audience(state: dict[str, Any]) -> tuple[bool, list[str]]:
     return True, []
 
 
+# Any constant: the key of the advisory lock that orders audit events.
+AUDIT_LOCK_KEY = 4_207_202_112
+
+
+def _serialize_audit_writers() -> None:
+    """Make audit event ids follow commit order, so the change feed never skips one.
+
+    PostgreSQL hands out ids at insert time: a slow transaction could commit id N after
+    a partner already read N+1 and moved its cursor past N. A transaction-scoped
+    advisory lock, held until commit, makes writers of audit events take turns.
+    SQLite already allows one writer at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+
+
 def audit_record(
     *,
     action: str,
@@ -171,6 +188,7 @@ def audit_record(
     if action == AuditAction.UPDATE and not changes:
         return None
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    _serialize_audit_writers()
     public_before, agencies_before = audience(before)
     public_after, agencies_after = audience(after)
     audience_tags = {"*"} if public_before or public_after else set()
@@ -218,6 +236,18 @@ def _claim_version(obj: PlanObject, expected_version: int | None) -> None:
     if rows.update(version=F("version") + 1) != 1:
         raise VersionMismatch(f"{obj.code} has changed since version {expected_version}.")
     obj.version = type(obj)._default_manager.values_list("version", flat=True).get(pk=obj.pk)
+
+
+def _claim_current(obj: PlanObject, expected_version: int | None) -> None:
+    """Claim the version, then work on the row as it is now.
+
+    Without If-Match (bulk, commands) the object in hand may be older than the row:
+    writing it back would silently undo someone else's change. The UPDATE above holds
+    the row lock, so reloading here sees the latest committed state.
+    """
+    _claim_version(obj, expected_version)
+    if expected_version is None:
+        obj.refresh_from_db()
 
 
 def version_bump(obj: PlanObject) -> None:
@@ -390,7 +420,7 @@ def plan_object_change(
     if isinstance(obj, Project):
         _check_editor_rules(actor, data, obj)
     with transaction.atomic():
-        _claim_version(obj, expected_version)
+        _claim_current(obj, expected_version)
         before = snapshot(obj)
         _apply_fields(obj, data)
         obj.full_clean()
@@ -445,7 +475,7 @@ def plan_object_archive(
     blocker = _archive_blockers(obj)
     if blocker:
         raise PlanRuleError(blocker)
-    _claim_version(obj, expected_version)
+    _claim_current(obj, expected_version)
     before = snapshot(obj)
     obj.archived_at = timezone.now()
     obj.save(update_fields=["archived_at", "updated_at"])
@@ -460,7 +490,7 @@ def plan_object_restore(*, obj: PlanObject, actor: Actor) -> PlanObject:
     blocker = _restore_blockers(obj)
     if blocker:
         raise PlanRuleError(blocker)
-    _claim_version(obj, None)
+    _claim_current(obj, None)
     before = snapshot(obj)
     obj.archived_at = None
     obj.save(update_fields=["archived_at", "updated_at"])

@@ -6,5 +6,5 @@ from workplan.webhooks import webhook_attempt
 
 
 @task(queue_name="webhooks")
-def deliver_webhook(delivery_id: int) -> None:
-    webhook_attempt(delivery_id=delivery_id)
+def deliver_webhook(delivery_id: int, due: str | None = None) -> None:
+    webhook_attempt(delivery_id=delivery_id, due=due)

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +48,10 @@ def retry_delays() -> tuple[int, ...]:
 # -- target checks ---------------------------------------------------------------
 
 
+# Globally routed, but they reach IPv4 addresses (NAT64, 6to4), which may be private.
+TRANSLATED_NETWORKS = [ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("2002::/16")]
+
+
 def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(n) for n in settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS]
 
@@ -60,16 +64,20 @@ def check_webhook_target(url: str) -> None:
     allow chosen ranges (the tests allow loopback).
     """
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError({"url": "The port is not valid."}) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError({"url": "Use an http or https URL with a host."})
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise ValidationError({"url": f"The host does not resolve: {exc}."}) from exc
     allowed = _allowed_networks()
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if address.is_global:
+        if address.is_global and not any(address in net for net in TRANSLATED_NETWORKS):
             continue
         if any(address in network for network in allowed):
             continue
@@ -85,50 +93,72 @@ def event_type(event: AuditEvent) -> str:
     return f"{event.object_type}.{event.action}"
 
 
-def webhook_payload(event: AuditEvent) -> str:
+def webhook_payload(event: AuditEvent, agency_code: str | None = None) -> str:
+    """The body sent for an event: the feed entry as the subscription's agency sees it
+    (everything, in full, for subscriptions of no agency)."""
     body = {
         "type": event_type(event),
         "timestamp": event.occurred_at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        "data": feed_entry(event, base_url=settings.API_PUBLIC_URL),
+        "data": feed_entry(
+            event,
+            base_url=settings.API_PUBLIC_URL,
+            admin=agency_code is None,
+            agency_code=agency_code,
+        ),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _may_see(event: AuditEvent, agency_code: str | None) -> bool:
+    if agency_code is None:
+        return True
+    return "|*|" in event.audience or f"|{agency_code}|" in event.audience
 
 
 def webhook_events_enqueue(event: AuditEvent) -> list[WebhookDelivery]:
     """Create a delivery per interested subscription; start them once the change commits."""
     kind = event_type(event)
-    deliveries = [
-        WebhookDelivery.objects.create(
-            subscription=subscription,
-            event=event,
-            webhook_id=f"msg_{uuid.uuid4().hex}",
-            event_type=kind,
-            payload=webhook_payload(event),
-            next_attempt_at=event.occurred_at,
+    deliveries = []
+    for subscription in WebhookSubscription.objects.filter(is_active=True).select_related("agency"):
+        agency_code = subscription.agency.code if subscription.agency else None
+        if not subscription.wants(kind) or not _may_see(event, agency_code):
+            continue
+        deliveries.append(
+            WebhookDelivery.objects.create(
+                subscription=subscription,
+                event=event,
+                webhook_id=f"msg_{uuid.uuid4().hex}",
+                event_type=kind,
+                payload=webhook_payload(event, agency_code),
+                next_attempt_at=event.occurred_at,
+            )
         )
-        for subscription in WebhookSubscription.objects.filter(is_active=True)
-        if subscription.wants(kind)
-    ]
     for delivery in deliveries:
-        transaction.on_commit(functools.partial(_schedule, delivery.pk, 0))
+        transaction.on_commit(
+            functools.partial(_schedule, delivery.pk, 0, delivery.next_attempt_at)
+        )
     return deliveries
 
 
-def _schedule(delivery_id: int, delay_seconds: int) -> None:
+def _schedule(delivery_id: int, delay_seconds: int, due: datetime | None) -> None:
+    """Queue a try of the delivery. `due` is its `next_attempt_at` at queueing time: a
+    task whose `due` no longer matches (the delivery was redelivered or already tried)
+    does nothing, so retries never fork into two chains."""
     from workplan.tasks import deliver_webhook
 
     task = deliver_webhook
     if delay_seconds > 0:
         task = task.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
-    task.enqueue(delivery_id)
+    task.enqueue(delivery_id, due.isoformat() if due else None)
 
 
 def webhook_redeliver(*, delivery: WebhookDelivery) -> None:
     """Send a delivery again now (same webhook-id), with a fresh retry budget."""
+    now = timezone.now()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now
     )
-    transaction.on_commit(lambda: _schedule(delivery.pk, 0))
+    transaction.on_commit(functools.partial(_schedule, delivery.pk, 0, now))
 
 
 # -- delivering -----------------------------------------------------------------------
@@ -139,7 +169,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirect is an answer, not a delivery
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+# No proxies from the environment: they would bypass the target checks.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -151,11 +182,31 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return int(exc.code)
 
 
-def webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
-    """Try one delivery once; schedule the next try or give up."""
-    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+def _claim(delivery_id: int, due: str | None) -> WebhookDelivery | None:
+    """Take the delivery for this try, under a row lock; None if there is nothing to do."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update()
+            .select_related("subscription")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None or delivery.status != DeliveryStatus.PENDING:
+            return None
+        if due is not None and (
+            delivery.next_attempt_at is None or delivery.next_attempt_at.isoformat() != due
+        ):
+            return None  # a stale task: the delivery was redelivered or already tried
+        delivery.next_attempt_at = None  # taken; a concurrent copy of this task stops here
+        delivery.save(update_fields=["next_attempt_at"])
         return delivery
+
+
+def webhook_attempt(*, delivery_id: int, due: str | None = None) -> WebhookDelivery | None:
+    """Try one delivery once; schedule the next try or give up."""
+    delivery = _claim(delivery_id, due)
+    if delivery is None:
+        return None
     subscription = delivery.subscription
     now = timezone.now()
     status_code: int | None = None
@@ -211,7 +262,17 @@ def webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     else:
         delay = delays[delivery.attempts]
         delivery.next_attempt_at = now + timedelta(seconds=delay)
-    delivery.save()
+    delivery.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "last_attempt_at",
+            "last_status_code",
+            "last_error",
+            "delivered_at",
+            "next_attempt_at",
+        ]
+    )
     if delivery.status == DeliveryStatus.PENDING:
-        _schedule(delivery.pk, delays[delivery.attempts])
+        _schedule(delivery.pk, delays[delivery.attempts], delivery.next_attempt_at)
     return delivery

@@ -10,7 +10,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.base import ProblemResponseMixin, check_query_params
+from api.base import ProblemResponseMixin, check_query_params, if_none_match_hits
 from api.language import content_language, negotiate_language
 from api.permissions import PlanPermission
 from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
@@ -110,10 +110,6 @@ class PlanView(ProblemResponseMixin, generics.GenericAPIView):
             "Content-Language": content_language(language),
             "Vary": "Accept-Language",
         }
-        if_none_match = request.headers.get("If-None-Match", "")
-        if (
-            etag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-            or if_none_match.strip() == "*"
-        ):
+        if if_none_match_hits(request, etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         return Response(data, headers=headers)

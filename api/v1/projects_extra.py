@@ -1,5 +1,8 @@
 """Bulk upsert and exports of projects: mixed into ProjectViewSet."""
 
+import itertools
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -17,8 +20,11 @@ from api.idempotency import idempotent
 from api.renderers import CSVRenderer, IATIXMLRenderer
 from workplan import services
 from workplan.models import Project
+from workplan.models.base import CODE_PATTERN, code_validator
 
 from .serializers.projects import ProjectWriteSerializer
+
+CODE_RE = re.compile(CODE_PATTERN)
 
 
 class ProjectBulkSerializer(serializers.Serializer):
@@ -31,7 +37,7 @@ class ProjectBulkItemResultSerializer(serializers.Serializer):
     url = serializers.URLField()
 
 
-class ProjectProjectBulkItemResultSerializer(serializers.Serializer):
+class ProjectBulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
@@ -65,7 +71,7 @@ class ProjectBulkAndExportMixin:
             "`item_code` and field errors. Accepts Idempotency-Key."
         ),
         request=ProjectBulkSerializer,
-        responses={200: ProjectProjectBulkItemResultSerializer},
+        responses={200: ProjectBulkResultSerializer},
         examples=[
             OpenApiExample(
                 "Two projects",
@@ -103,7 +109,12 @@ class ProjectBulkAndExportMixin:
             raise serializers.ValidationError(
                 {"projects": [f"Send from 1 to {limit} projects; got {len(raw_items)}."]}
             )
-        codes = [str(item.get("code", "")).upper() for item in raw_items if isinstance(item, dict)]
+        # Only well-formed codes are looked up (PostgreSQL refuses NUL bytes, for one).
+        codes = [
+            code
+            for item in raw_items
+            if isinstance(item, dict) and CODE_RE.match(code := str(item.get("code", "")).upper())
+        ]
         existing = {p.code: p for p in Project.objects.filter(code__in=codes)}
         user = request.user
         editable = set(
@@ -123,6 +134,8 @@ class ProjectBulkAndExportMixin:
                 problem = {"non_field_errors": ["Each item must be an object."]}
             elif not code:
                 problem = {"code": ["This field is required."]}
+            elif not CODE_RE.match(code):
+                problem = {"code": [str(code_validator.message)]}
             elif code in seen:
                 problem = {"code": ["This code appears twice in the request."]}
             elif code in existing and existing[code].archived_at is not None:
@@ -183,6 +196,12 @@ class ProjectBulkAndExportMixin:
             }
         )
 
+    @staticmethod
+    def _started(chunks: Iterator[Any]) -> Iterator[Any]:
+        """Produce the first chunk now, so a failure is an error response, not a cut stream."""
+        first = next(chunks, None)
+        return itertools.chain([] if first is None else [first], chunks)
+
     def _export_queryset(self) -> Any:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
         if not queryset.query.order_by:
@@ -204,7 +223,7 @@ class ProjectBulkAndExportMixin:
     def export_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         url = self.reverse_action("list")  # type: ignore[attr-defined]
         response = StreamingHttpResponse(
-            stream_csv(self._export_queryset(), lambda p: f"{url}{p.code}/"),
+            self._started(stream_csv(self._export_queryset(), lambda p: f"{url}{p.code}/")),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="projects.csv"'
@@ -228,7 +247,8 @@ class ProjectBulkAndExportMixin:
     )
     def export_iati(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         response = StreamingHttpResponse(
-            stream_iati(self._export_queryset()), content_type="application/xml; charset=utf-8"
+            self._started(stream_iati(self._export_queryset())),
+            content_type="application/xml; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="iati-activities.xml"'
         return response

@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,7 +23,7 @@ from api.fields import StrictInputMixin
 from api.pagination import PagePagination
 from api.v1.changes import ChangeSerializer
 from workplan.access import is_plan_admin
-from workplan.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from workplan.models import Agency, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from workplan.models.webhooks import check_event_types
 from workplan.webhooks import check_webhook_target, webhook_redeliver
 
@@ -39,7 +39,7 @@ class PlanAdminOnly(permissions.BasePermission):
         from api.permissions import token_can_write
 
         if request.method not in permissions.SAFE_METHODS and not token_can_write(request):
-            return False
+            raise PermissionDenied("This token is read-only.")
         return is_plan_admin(request.user)
 
 
@@ -47,6 +47,14 @@ class WebhookSubscriptionSerializer(StrictInputMixin, serializers.ModelSerialize
     """A webhook subscription. The signing secret is shown only when it is created."""
 
     read_only_names = frozenset({"id", "created_at", "updated_at", "secret"})
+    agency = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Agency.objects.active(),
+        allow_null=True,
+        required=False,
+        help_text="Code of the agency whose view to deliver (only what it may see); "
+        "null for every change in full.",
+    )
     event_types = serializers.ListField(
         child=serializers.CharField(),
         help_text="'<object type>.<action>' (e.g. project.update), 'project.*', or '*'.",
@@ -59,6 +67,7 @@ class WebhookSubscriptionSerializer(StrictInputMixin, serializers.ModelSerialize
             "url",
             "description",
             "event_types",
+            "agency",
             "is_active",
             "created_at",
             "updated_at",

@@ -189,6 +189,8 @@ TASKS = {
 
 # Webhooks.
 API_PUBLIC_URL = env("API_PUBLIC_URL", default="http://127.0.0.1:8000")
+# Kept on the server: a new token is shown once through a message, never in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 # CIDR ranges that webhook targets may resolve to although they are not public.
 WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", default=[])

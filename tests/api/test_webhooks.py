@@ -425,7 +425,7 @@ def test_deliveries_wait_for_the_worker(admin_api: APIClient, receiver: Receiver
     assert not delivery.log.exists()
     task = DBTaskResult.objects.get(queue_name=QUEUE)
     assert task.task_path == TASK_PATH
-    assert task.args_kwargs["args"] == [delivery.pk]
+    assert task.args_kwargs["args"] == [delivery.pk, delivery.next_attempt_at.isoformat()]
     assert task.status == "READY"
 
     run_worker()

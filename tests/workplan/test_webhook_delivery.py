@@ -122,7 +122,8 @@ def test_a_failed_attempt_schedules_the_next_try(receiver: Receiver, settings: A
         assert len(tasks) == number
         task = tasks[-1]
         assert task.task_path == TASK_PATH
-        assert task.args_kwargs["args"] == [delivery.pk]
+        # The task names the delivery and the try it is for (its next_attempt_at).
+        assert task.args_kwargs["args"] == [delivery.pk, delivery.next_attempt_at.isoformat()]
         assert task.status == "READY"
         assert before + timedelta(seconds=delay) <= task.run_after
         assert task.run_after <= after + timedelta(seconds=delay)

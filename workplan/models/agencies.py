@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from workplan.choices import OrganisationType, country_choices
@@ -49,6 +50,16 @@ class Agency(PlanObject):
 
     def __str__(self) -> str:
         return f"{self.acronym or self.code} — {translated(self, 'name')}"
+
+    def clean(self) -> None:
+        # A parent chain must end: A under B under A could never be archived.
+        seen = {self.pk} if self.pk else set()
+        parent = self.parent
+        while parent is not None:
+            if parent.pk in seen or parent is self:
+                raise ValidationError({"parent": "An agency cannot be under itself."})
+            seen.add(parent.pk)
+            parent = parent.parent
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)

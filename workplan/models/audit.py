@@ -49,8 +49,7 @@ class AuditEvent(models.Model):
     public_after = models.BooleanField(default=False)
     agencies_before = models.JSONField(default=list)
     agencies_after = models.JSONField(default=list)
-    audience = models.CharField(
-        max_length=1000,
+    audience = models.TextField(
         blank=True,
         help_text='"|*|" when public before or after, plus "|<agency code>|" for each agency '
         "that may see it; a text column so the feed can filter on it in any database.",

@@ -44,6 +44,15 @@ class WebhookSubscription(TimeStampedModel):
         help_text='Event types wanted, "<object type>.<action>" (e.g. "project.update"); '
         '"project.*" for every action on projects, "*" for everything.',
     )
+    agency = models.ForeignKey(
+        "workplan.Agency",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="webhook_subscriptions",
+        help_text="Deliver only what this agency may see, as the change feed shows it to "
+        "the agency. Empty: every change, in full (for the plan's own systems).",
+    )
     secret = models.CharField(
         max_length=100, default=new_webhook_secret, help_text="Signing secret (whsec_...)."
     )

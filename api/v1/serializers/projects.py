@@ -69,10 +69,11 @@ class BudgetSerializer(serializers.Serializer):
 
 class LinkSerializer(serializers.ModelSerializer):
     label = TranslatedField("label")  # type: ignore[assignment]
+    translations = TranslationsField("label")
 
     class Meta:
         model = ProjectLink
-        fields = ["url", "label"]
+        fields = ["url", "label", "translations"]
 
 
 @extend_schema_field(BudgetSerializer(allow_null=True))
