@@ -34,7 +34,7 @@ from workplan import services
 from workplan.models import PlanObject
 from workplan.models.base import CODE_URL_PATTERN
 
-ETAG_PATTERN = re.compile(r'^"(\d+)(?:-[A-Za-z0-9]*)?"$')
+ETAG_PATTERN = re.compile(r'^"(\d{1,18})(?:-[A-Za-z0-9]*)?"$')
 
 
 def check_query_params(request: Request, allowed: set[str] | frozenset[str]) -> None:
@@ -219,14 +219,14 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
         return f'"{obj.version}-{hashlib.sha256(body.encode()).hexdigest()[:16]}"'
 
-    def expected_version(self, request: Request, obj: PlanObject) -> int:
+    def expected_version(self, request: Request, obj: PlanObject) -> int | None:
         """The version named by If-Match (428 without one, 412 when it is stale)."""
         header = request.headers.get("If-Match")
         if not header:
             raise PreconditionRequired()
         tags = [tag.strip() for tag in header.split(",")]
         if "*" in tags:
-            return obj.version
+            return None  # any current version: the write applies to the row as it is now
         versions = {int(m.group(1)) for tag in tags if (m := ETAG_PATTERN.match(tag))}
         if obj.version not in versions:
             raise PreconditionFailed()

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
@@ -243,6 +244,18 @@ def handler500(request: HttpRequest) -> JsonResponse:
     return problem_response(request, 500, "The server failed to answer; the error has been logged.")
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """A refused CSRF check (session-authenticated writes) as a problem document."""
+    return problem_response(
+        request,
+        403,
+        "CSRF check failed: session-authenticated writes need the CSRF token; partner "
+        "systems should use a bearer token.",
+        code="csrf_failed",
+    )
+
+
+@csrf_exempt
 def not_found_view(
     request: HttpRequest, *args: Any, **kwargs: Any
 ) -> JsonResponse | HttpResponsePermanentRedirect:

@@ -19,7 +19,13 @@ from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
 
 def _split(values: list[str]) -> list[str]:
     """Accept both repeated parameters and comma-separated lists; codes are upper case."""
-    return [part.strip().upper() for value in values for part in value.split(",") if part.strip()]
+    # Only ASCII is upper-cased: "ß".upper() is "SS", which would match South Sudan.
+    return [
+        part.strip().upper() if part.isascii() else part.strip()
+        for value in values
+        for part in value.split(",")
+        if part.strip()
+    ]
 
 
 class UpperMultipleChoiceField(forms.MultipleChoiceField):
@@ -150,7 +156,9 @@ def text_fields(*bases: str) -> tuple[str, ...]:
 
 class PillarFilterSet(PlanFilterSet):
     q = django_filters.CharFilter(
-        method="filter_q", label="Search names and descriptions, in English and Spanish."
+        method="filter_q",
+        max_length=200,
+        label="Search names and descriptions, in English and Spanish.",
     )
     ordering = django_filters.OrderingFilter(
         fields=(("number", "number"), ("code", "code"), ("updated_at", "updated_at"))
@@ -167,7 +175,9 @@ class PillarFilterSet(PlanFilterSet):
 class GoalFilterSet(PlanFilterSet):
     pillar = CodeFilter(model=Pillar, field_name="pillar", label="Pillar code(s), e.g. P1.")
     q = django_filters.CharFilter(
-        method="filter_q", label="Search titles and descriptions, in English and Spanish."
+        method="filter_q",
+        max_length=200,
+        label="Search titles and descriptions, in English and Spanish.",
     )
     ordering = django_filters.OrderingFilter(
         fields=(
@@ -189,7 +199,9 @@ class GoalFilterSet(PlanFilterSet):
 class AgencyFilterSet(PlanFilterSet):
     country = ListFilter(label="ISO 3166-1 alpha-2 country code(s), e.g. MX.")
     q = django_filters.CharFilter(
-        method="filter_q", label="Search acronyms and names, in English and Spanish."
+        method="filter_q",
+        max_length=200,
+        label="Search acronyms and names, in English and Spanish.",
     )
     ordering = django_filters.OrderingFilter(
         fields=(
@@ -224,7 +236,9 @@ class ProjectFilterSet(PlanFilterSet):
     )
     status = ListFilter(choices=ActivityStatus.choices, label="IATI ActivityStatus code(s).")
     q = django_filters.CharFilter(
-        method="filter_q", label="Search titles and descriptions, in English and Spanish."
+        method="filter_q",
+        max_length=200,
+        label="Search titles and descriptions, in English and Spanish.",
     )
     ordering = django_filters.OrderingFilter(
         fields=(

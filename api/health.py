@@ -2,10 +2,12 @@ import logging
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
 
 
+@require_safe
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness and readiness for load balancers and the container health check."""
     try:

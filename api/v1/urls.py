@@ -25,10 +25,25 @@ router.register("agencies", views.AgencyViewSet, basename="agency")
 router.register("projects", views.ProjectViewSet, basename="project")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 
+# The documentation pages answer GET and HEAD only (OPTIONS has no template to render).
+DOCS_METHODS = ["get", "head"]
+
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="v1:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="v1:schema"), name="redoc"),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(api_version="v1", http_method_names=DOCS_METHODS),
+        name="schema",
+    ),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="v1:schema", http_method_names=DOCS_METHODS),
+        name="docs",
+    ),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="v1:schema", http_method_names=DOCS_METHODS),
+        name="redoc",
+    ),
     path("changes/", ChangeFeedView.as_view(), name="changes"),
     path("plan/", PlanView.as_view(), name="plan"),
     *router.urls,

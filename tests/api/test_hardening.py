@@ -203,3 +203,77 @@ def test_a_stale_delivery_task_does_nothing():
     assert webhook_attempt(delivery_id=delivery.pk, due="2000-01-01T00:00:00+00:00") is None
     delivery.refresh_from_db()
     assert delivery.attempts == 0 and not delivery.log.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 2000 + "]" * 2000,
+        '{"a":' * 50 + "1" + "}" * 50,
+        '{"countries": ["\\ud800"]}',
+        '{"\\ud800": 1}',
+    ],
+    ids=["deep-list", "deep-object", "surrogate-value", "surrogate-key"],
+)
+def test_hostile_json_is_400(admin_api, body):
+    pillar = GoalFactory().pillar
+    response = admin_api.generic(
+        "PATCH",
+        f"/api/v1/pillars/{pillar.code}/",
+        body.encode(),
+        content_type="application/json",
+        HTTP_IF_MATCH="*",
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_huge_if_match_number_is_just_stale(admin_api):
+    pillar = GoalFactory().pillar
+    response = admin_api.patch(
+        f"/api/v1/pillars/{pillar.code}/",
+        {"name_en": "x"},
+        format="json",
+        HTTP_IF_MATCH='"' + "9" * 5000 + '"',
+    )
+    assert response.status_code == 412
+
+
+def test_a_very_long_search_is_400():
+    response = APIClient().get("/api/v1/pillars/", {"q": "x" * 50000})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "q"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs/", "/api/v1/redoc/", "/api/v1/schema/"])
+def test_docs_answer_options_without_error(path):
+    assert APIClient().options(path).status_code == 405
+
+
+def test_writes_to_unknown_urls_are_json_even_with_a_session(client, admin_user):
+    client.force_login(admin_user)
+    client.handler.enforce_csrf_checks = True
+    response = client.post("/api/v1/nothing-here/", {})
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    response = client.post("/api/v1/projects/", {}, content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["code"] in ("csrf_failed", "permission_denied")
+
+
+def test_if_match_star_applies_to_the_current_row(admin_api):
+    pillar = GoalFactory().pillar
+    stale_version = pillar.version
+    services.plan_object_update(obj=pillar, data={"name_en": "Moved on"}, actor=services.SYSTEM)
+    response = admin_api.patch(
+        f"/api/v1/pillars/{pillar.code}/", {"name_es": "Otro"}, format="json", HTTP_IF_MATCH="*"
+    )
+    assert response.status_code == 200
+    pillar.refresh_from_db()
+    assert (pillar.name_en, pillar.name_es) == ("Moved on", "Otro")
+    assert pillar.version == stale_version + 2
+
+
+def test_non_ascii_letters_do_not_become_country_codes():
+    # "ß".upper() == "SS" (South Sudan); such input is refused, not reinterpreted.
+    assert APIClient().get("/api/v1/projects/", {"country": "ß"}).status_code == 400

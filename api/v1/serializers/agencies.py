@@ -34,6 +34,9 @@ class AgencySerializer(PlanSerializer):
         OrganisationType.choices, "IATI OrganisationType", read_only=True
     )
     parent = AgencyBriefSerializer(read_only=True, allow_null=True)
+    website = serializers.CharField(
+        read_only=True, help_text="Home page URL; an empty string when none is known."
+    )
 
     class Meta:
         model = Agency
