@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from workplan import services
 from workplan.access import is_plan_admin
@@ -84,22 +85,32 @@ class PlanObjectAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: PlanObject, form: Any, change: bool) -> None:
-        if change:
-            request._audit_before = services.snapshot(type(obj).objects.get(pk=obj.pk))  # type: ignore[attr-defined]
+        state: Any = request  # the before-snapshot travels with the request to save_related
+        state._audit_bumped = False
+        if not change:
+            state._audit_before = {}
+            obj.save()
+            return
+        state._audit_before = services.snapshot(type(obj)._default_manager.get(pk=obj.pk))
+        if form.has_changed():
             services.version_bump(obj)
-        else:
-            request._audit_before = {}  # type: ignore[attr-defined]
-        obj.save()
+            obj.save()
+            state._audit_bumped = True
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         obj = form.instance
-        services.audit_record(
+        state: Any = request
+        event = services.audit_record(
             action="update" if change else "create",
             obj=obj,
             actor=admin_actor(request),
-            before=getattr(request, "_audit_before", {}),
+            before=getattr(state, "_audit_before", {}),
         )
+        if change and event is not None and not state._audit_bumped:
+            # Only inlines changed (countries, agencies, links): still a new version.
+            services.version_bump(obj)
+            type(obj)._default_manager.filter(pk=obj.pk).update(updated_at=timezone.now())
 
     def _run(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
         done = 0

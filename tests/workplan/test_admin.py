@@ -12,7 +12,7 @@ from django.forms import CheckboxInput
 from django.test import Client
 from django.urls import reverse
 
-from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
+from workplan.models import Agency, AuditEvent, Goal, Pillar, Project, ProjectAgencyRole
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
@@ -370,3 +370,19 @@ def test_one_lead_per_country_in_the_admin_is_saved(superuser_client: Client) ->
     assert response.status_code == 302
     leads = project.agency_roles.filter(is_lead=True).order_by("country")
     assert [(r.country, r.agency.code) for r in leads] == [("MX", "MX-SHCP"), ("US", "US-DHS")]
+
+
+def test_saving_an_unchanged_object_in_the_admin_changes_nothing(
+    superuser_client: Client,
+) -> None:
+    pillar = Pillar.objects.get(code="P1")
+    url = admin_url(Pillar, "change", pillar.pk)
+    data = form_data(get_ok(superuser_client, url))
+    events = AuditEvent.objects.count()
+
+    response = superuser_client.post(url, data)
+
+    assert response.status_code == 302
+    fresh = Pillar.objects.get(pk=pillar.pk)
+    assert (fresh.version, fresh.updated_at) == (pillar.version, pillar.updated_at)
+    assert AuditEvent.objects.count() == events
