@@ -101,6 +101,7 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookAttempt
         fields = ["attempted_at", "status_code", "error", "duration_ms", "succeeded"]
+        read_only_fields = fields
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):

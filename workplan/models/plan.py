@@ -1,3 +1,4 @@
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from workplan.querysets import PlanQuerySet
@@ -9,7 +10,7 @@ class Pillar(PlanObject):
     """One of the four pillars of the work plan."""
 
     code = code_field()
-    number = models.PositiveSmallIntegerField(unique=True)
+    number = models.PositiveSmallIntegerField(unique=True, validators=[MaxValueValidator(999)])
     name_en = models.CharField("name (English)", max_length=200)
     name_es = models.CharField("name (Spanish)", max_length=200)
     description_en = models.TextField("description (English)", blank=True)
@@ -34,7 +35,7 @@ class Goal(PlanObject):
 
     code = code_field()
     pillar = models.ForeignKey(Pillar, on_delete=models.PROTECT, related_name="goals")
-    number = models.PositiveSmallIntegerField()
+    number = models.PositiveSmallIntegerField(validators=[MaxValueValidator(999)])
     title_en = models.CharField("title (English)", max_length=300)
     title_es = models.CharField("title (Spanish)", max_length=300)
     description_en = models.TextField("description (English)", blank=True)
