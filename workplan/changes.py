@@ -8,9 +8,10 @@ from django.db.models import Q, QuerySet
 
 from workplan.access import agency_id_of, is_plan_admin
 from workplan.models import Agency, AuditEvent
+from workplan.models.audit import OBJECT_TYPES
 
 PLURALS = {"pillar": "pillars", "goal": "goals", "agency": "agencies", "project": "projects"}
-OBJECT_TYPES = tuple(PLURALS)
+assert tuple(PLURALS) == OBJECT_TYPES
 
 
 def object_path(object_type: str, code: str, version: str = "v1") -> str:

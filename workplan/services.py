@@ -68,7 +68,7 @@ SYSTEM = Actor(via="command")
 
 # -- snapshots and audit ---------------------------------------------------------
 
-OBJECT_TYPES: dict[type[PlanObject], str] = {
+OBJECT_TYPE_OF: dict[type[PlanObject], str] = {
     Pillar: "pillar",
     Goal: "goal",
     Agency: "agency",
@@ -196,7 +196,7 @@ def audit_record(
     event = AuditEvent.objects.create(
         occurred_at=timezone.now(),
         action=action,
-        object_type=OBJECT_TYPES[type(obj)],
+        object_type=OBJECT_TYPE_OF[type(obj)],
         object_id=obj.pk,
         object_code=obj.code,
         user=user,

@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.db import models
 
+# The kinds of object the audit trail, the change feed and webhooks speak of.
+OBJECT_TYPES = ("pillar", "goal", "agency", "project")
+
 
 class AuditAction(models.TextChoices):
     CREATE = "create", "Create"

@@ -6,11 +6,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from .audit import AuditEvent
+from .audit import OBJECT_TYPES, AuditAction, AuditEvent
 from .base import TimeStampedModel
 
-OBJECT_TYPES = ("pillar", "goal", "agency", "project")
-ACTIONS = ("create", "update", "archive", "restore")
+ACTIONS = tuple(AuditAction.values)
 EVENT_TYPE = re.compile(rf"^(\*|({'|'.join(OBJECT_TYPES)})\.(\*|{'|'.join(ACTIONS)}))$")
 
 
