@@ -604,45 +604,12 @@ def _upsert[M: PlanObject](
         obj = plan_object_create(model=model, data={"code": code, **values}, actor=actor)
         result.created[kind] += 1
         return obj
-    if diff(snapshot(obj), _preview(obj, values)):
-        plan_object_update(obj=obj, data=values, actor=actor)
+    # plan_object_change writes nothing at all when the values change nothing.
+    if plan_object_change(obj=obj, data=values, actor=actor):
         result.updated[kind] += 1
     else:
         result.unchanged[kind] += 1
     return obj
-
-
-def _preview(obj: PlanObject, values: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot the object would have after `values`, without saving anything."""
-    current = snapshot(obj)
-    proposed = dict(current)
-    for name, value in values.items():
-        if name == "countries":
-            proposed[name] = sorted(value)
-        elif name == "agency_roles":
-            proposed["participating_agencies"] = sorted(
-                (
-                    {
-                        "agency": spec["agency"].code,
-                        "role": spec["role"],
-                        "is_lead": bool(spec.get("is_lead", False)),
-                        "source": spec.get("source") or "stated",
-                    }
-                    for spec in value
-                ),
-                key=lambda r: r["agency"],
-            )
-        elif name == "links":
-            proposed[name] = sorted(
-                (
-                    {"url": v["url"], "label_en": v["label_en"], "label_es": v["label_es"]}
-                    for v in value
-                ),
-                key=lambda r: r["url"],
-            )
-        else:
-            proposed[name] = _plain(value)
-    return proposed
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from api.errors import QueryParameterError
+from api.base import check_query_params
 
 
 class APIRootView(routers.APIRootView):
@@ -28,9 +28,7 @@ class APIRootView(routers.APIRootView):
         },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        unknown = sorted(set(request.query_params) - {"format"})
-        if unknown:
-            raise QueryParameterError({name: ["Unknown query parameter."] for name in unknown})
+        check_query_params(request, {"format"})
         response = super().get(request, *args, **kwargs)
         for name in ("changes", "plan"):
             response.data[name] = reverse(f"{request.version}:{name}", request=request)

@@ -12,15 +12,16 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import permissions, serializers, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ProblemResponseMixin, check_query_params
 from api.fields import StrictInputMixin
 from api.pagination import PagePagination
+from api.permissions import PlanPermission
 from api.v1.changes import ChangeSerializer
 from workplan.access import is_plan_admin
 from workplan.models import Agency, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -28,19 +29,20 @@ from workplan.models.webhooks import check_event_types
 from workplan.webhooks import check_webhook_target, webhook_redeliver
 
 
-class PlanAdminOnly(permissions.BasePermission):
+class PlanAdminOnly(PlanPermission):
+    """Everything here, reads included, is for plan admins (with a write token to write)."""
+
     message = "Only plan admins manage webhooks."
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        if request.user and request.user.is_authenticated and is_plan_admin(request.user):
+            return super().has_permission(request, view)
         if not (request.user and request.user.is_authenticated):
-            from rest_framework.exceptions import NotAuthenticated
-
             raise NotAuthenticated()
-        from api.permissions import token_can_write
+        return False
 
-        if request.method not in permissions.SAFE_METHODS and not token_can_write(request):
-            raise PermissionDenied("This token is read-only.")
-        return is_plan_admin(request.user)
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        return True  # subscriptions are not plan objects; admins may touch every one
 
 
 class WebhookSubscriptionSerializer(StrictInputMixin, serializers.ModelSerializer):
