@@ -29,7 +29,7 @@ from api.errors import (
 )
 from api.idempotency import idempotent
 from api.language import content_language, negotiate_language
-from api.permissions import PlanPermission
+from api.permissions import PlanPermission, actor_for
 from workplan import services
 from workplan.models import PlanObject
 from workplan.models.base import CODE_URL_PATTERN
@@ -92,10 +92,6 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
     write_serializer_class: type | None = None
     # Query parameters every operation understands.
     common_query_params = frozenset({"lang", "fields", "format"})
-    # Actions only plan admins may take, whatever the resource.
-    admin_only_actions = frozenset({"restore"})
-    # Non-project resources are written by plan admins only.
-    editors_may_write = False
 
     language = "en"
 
@@ -130,10 +126,7 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         queryset = super().get_queryset()
         if self.action == "restore":
             return queryset.archived()  # type: ignore[attr-defined]
-        return queryset.visible_to(self.request.user)  # type: ignore[attr-defined]
-
-    def admin_only_action(self, request: Request) -> bool:
-        return not self.editors_may_write or self.action in self.admin_only_actions
+        return queryset.visible_to(self.actor())  # type: ignore[attr-defined]
 
     # -- strict query parameters -------------------------------------------------
     # Actions that take the list's filters (exports honour them too).
@@ -205,12 +198,7 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         return self.write_serializer_class(*args, context=self.get_serializer_context(), **kwargs)
 
     def actor(self) -> services.Actor:
-        return services.Actor(
-            user=self.request.user,
-            token=getattr(self.request, "auth", None) if self.request.auth else None,
-            via="api",
-            request_id=getattr(self.request._request, "request_id", ""),
-        )
+        return actor_for(self.request)
 
     # -- ETags ---------------------------------------------------------------------
     def etag_for(self, obj: PlanObject, data: Any) -> str:

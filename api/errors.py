@@ -136,11 +136,15 @@ def _django_validation_errors(exc: DjangoValidationError) -> exceptions.Validati
 
 def as_api_exception(exc: Exception) -> Exception:
     """Translate domain and Django exceptions into the API's exceptions."""
-    from workplan.services import PlanRuleError, VersionMismatch
+    from workplan.services import NotPermitted, PlanRuleError, VersionMismatch
 
     if isinstance(exc, Http404):
         return exceptions.NotFound()
-    if isinstance(exc, PermissionDenied | PermissionError):
+    if isinstance(exc, NotPermitted):
+        if exc.unauthenticated:
+            return exceptions.NotAuthenticated()
+        return exceptions.PermissionDenied(exc.message)
+    if isinstance(exc, PermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, RequestDataTooBig):
         return ContentTooLarge()

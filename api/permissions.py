@@ -1,50 +1,81 @@
-"""Who may call what. Visibility (what exists for a caller) is the queryset's job."""
+"""The API's gate to `workplan.policy`: which policy action a request is, and the
+HTTP status of a refusal. The rules themselves are decided in the policy alone."""
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework import exceptions, permissions
 
-from workplan.access import is_agency_editor, is_plan_admin
-from workplan.models import ApiToken, Project, TokenScope
+from workplan import policy
+from workplan.models import ApiToken
+from workplan.policy import Action, Actor
+
+# What each viewset action asks of the policy (reads are VIEW).
+ACTIONS = {
+    "create": Action.CREATE,
+    "update": Action.UPDATE,
+    "partial_update": Action.UPDATE,
+    "destroy": Action.ARCHIVE,
+    "restore": Action.RESTORE,
+    "bulk": Action.CREATE,
+}
 
 
-def token_can_write(request: Any) -> bool:
-    token = request.auth
-    return not isinstance(token, ApiToken) or token.scope == TokenScope.WRITE
+def actor_for(request: Any, via: str = "api") -> Actor:
+    """The policy's actor for a request: its user, its token, its request id."""
+    cached = getattr(request, "_policy_actor", None)
+    if cached is not None:
+        return cached
+    token = getattr(request, "auth", None)
+    actor = Actor(
+        user=request.user,
+        token=token if isinstance(token, ApiToken) else None,
+        via=via,
+        request_id=getattr(getattr(request, "_request", request), "request_id", ""),
+    )
+    request._policy_actor = actor
+    return actor
+
+
+def refuse(refusal: policy.NotPermitted) -> exceptions.APIException:
+    if refusal.unauthenticated:
+        return exceptions.NotAuthenticated()
+    return exceptions.PermissionDenied(refusal.message)
 
 
 class PlanPermission(permissions.BasePermission):
-    """Reads: anyone (unless anonymous reading is off). Writes: editors on projects, admins.
+    """Asks the policy about the view's action, on the model and then on the object.
 
-    Object-level: a caller may change only objects in `editable_by(user)`; objects it
-    cannot see never reach this check (they are a 404).
+    Objects a caller cannot see never reach the object check: they are a 404.
     """
 
     message = "Your role does not allow this."
 
-    def has_permission(self, request: Any, view: Any) -> bool:
-        user = request.user
-        authenticated = bool(user and user.is_authenticated)
+    @staticmethod
+    def action_of(request: Any, view: Any) -> Action:
+        custom = getattr(view, "policy_action", None)
+        if custom is not None:
+            return custom(request)
         if request.method in permissions.SAFE_METHODS:
-            if not authenticated and not settings.API_ANONYMOUS_READ:
-                raise exceptions.NotAuthenticated()
-            return True
-        if not authenticated:
-            raise exceptions.NotAuthenticated()
-        if not token_can_write(request):
-            raise exceptions.PermissionDenied("This token is read-only.")
-        if is_plan_admin(user):
-            return True
-        if view.admin_only_action(request):
-            raise exceptions.PermissionDenied("Only plan admins may do this.")
-        if view.queryset.model is Project and is_agency_editor(user):
-            return True
-        raise exceptions.PermissionDenied("Your role does not allow changes to the plan.")
+            return Action.VIEW
+        return ACTIONS.get(getattr(view, "action", None) or "", Action.UPDATE)
+
+    @staticmethod
+    def model_of(view: Any) -> Any:
+        queryset = getattr(view, "queryset", None)
+        return queryset.model if queryset is not None else None
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        action = self.action_of(request, view)
+        refusal = policy.reason(actor_for(request), action, model=self.model_of(view))
+        if refusal is not None:
+            raise refuse(refusal)
+        return True
 
     def has_object_permission(self, request: Any, view: Any, obj: Any) -> bool:
-        if request.method in permissions.SAFE_METHODS or view.action == "restore":
-            return True  # restore is admin-only, checked above
-        if not type(obj).objects.editable_by(request.user).filter(pk=obj.pk).exists():
-            raise exceptions.PermissionDenied("Your agency does not take part in this project.")
+        action = self.action_of(request, view)
+        if action == Action.VIEW:
+            return True  # visibility is the queryset's job (a 404, not a 403)
+        refusal = policy.reason(actor_for(request), action, obj)
+        if refusal is not None:
+            raise refuse(refusal)
         return True

@@ -1,18 +1,24 @@
-"""The Django admin for staff. Writes go through the same rules and audit trail as the API."""
+"""The Django admin for staff: every save goes through the services, under the policy.
 
-from typing import Any
+Staff act under the same role as their API tokens (`workplan.policy`): an agency editor
+who is staff edits only its agency's projects here too. A change form carries the
+version it was read at; saving over a newer version writes nothing and says so.
+"""
 
+from typing import Any, cast
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
-from django.utils import timezone
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
-from workplan import services
-from workplan.access import is_plan_admin
+from workplan import policy, services
 from workplan.models import (
     Agency,
     AgencyMembership,
@@ -29,15 +35,87 @@ from workplan.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from workplan.webhooks import check_webhook_target, webhook_redeliver
+from workplan.policy import Action
 
 TIMESTAMPS = ("version", "created_at", "updated_at", "archived_at")
+REFUSALS = (
+    ValidationError,
+    policy.NotPermitted,
+    services.PlanRuleError,
+    services.VersionMismatch,
+)
 
 
 def admin_actor(request: HttpRequest) -> services.Actor:
     return services.Actor(
         user=request.user, via="admin", request_id=getattr(request, "request_id", "")
     )
+
+
+def refusal_errors(exc: Exception) -> dict[str | None, list[str]]:
+    """A service's refusal as form errors: {field or None: [messages]}."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        return {
+            (None if name == "__all__" else name): list(messages_)
+            for name, messages_ in exc.message_dict.items()
+        }
+    if isinstance(exc, ValidationError):
+        return {None: list(exc.messages)}
+    if isinstance(exc, policy.NotPermitted):
+        return {None: [exc.message]}
+    return {None: [str(exc)]}
+
+
+class Refused(Exception):
+    """A service refused the save: the change form is shown again with the reasons."""
+
+    def __init__(self, errors: dict[str | None, list[str]]) -> None:
+        super().__init__("refused")
+        self.errors = errors
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """Saves through a service. When the service refuses (rights, rules, a newer
+    version), the transaction rolls back and the form comes back with the staff
+    member's input and the reasons, so nothing they typed is silently lost."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except Refused as refused:
+            if getattr(request, "_service_refusal", None) is not None:
+                raise
+            # Django's changeform_view ran in a transaction: the refusal rolled it back.
+            request._service_refusal = refused.errors  # type: ignore[attr-defined]
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class RefusalForm(form):  # type: ignore[misc,valid-type]
+            def clean(self) -> Any:
+                cleaned = super().clean()
+                for name, messages_ in (getattr(request, "_service_refusal", None) or {}).items():
+                    field = name if name in self.fields else None
+                    prefix = "" if field or name is None else f"{name}: "
+                    self.add_error(field, [prefix + m for m in messages_])
+                return cleaned
+
+        return RefusalForm
+
+    def run_service(self, call: Any) -> Any:
+        try:
+            return call()
+        except REFUSALS as exc:
+            raise Refused(refusal_errors(exc)) from exc
 
 
 class ArchivedFilter(admin.SimpleListFilter):
@@ -55,18 +133,93 @@ class ArchivedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class PlanObjectAdmin(admin.ModelAdmin):
-    """Saves bump the version and are audited; objects are archived and restored, never deleted."""
+class PlanObjectForm(forms.ModelForm):
+    """Carries the version the object was read at, and refuses to save over a newer one."""
 
+    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_version"].initial = self.instance.version
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        instance = self.instance
+        if instance.pk:
+            current = (
+                type(instance)
+                ._default_manager.values_list("version", flat=True)
+                .get(pk=instance.pk)
+            )
+            if cleaned.get("loaded_version") != current:
+                raise ValidationError(stale_message(instance, current))
+        return cleaned
+
+
+def stale_message(obj: PlanObject, current: int) -> str:
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return format_html(
+        "{} {} was changed by someone else since you opened this page (it is now at version "
+        '{}): nothing was saved. <a href="{}">Reload it</a> to see the current values, then '
+        "make your change again.",
+        str(opts.verbose_name).capitalize(),
+        obj.code,
+        current,
+        url,
+    )
+
+
+class PlanObjectAdmin(ServiceAdmin):
+    """Plan objects: saved through the services with the version the form was read at,
+    audited, archived and restored, never deleted; rights from the policy."""
+
+    form = PlanObjectForm
     readonly_fields = TIMESTAMPS
     actions = ["archive_selected", "restore_selected"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        # A code is never changed once it is issued.
-        return (*TIMESTAMPS, "code") if obj is not None else TIMESTAMPS
+    # -- rights: the policy's, for staff as for API callers -------------------------------
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_staff and admin_actor(request).role)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return policy.can(admin_actor(request), Action.CREATE, model=self.model)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        actor = admin_actor(request)
+        if obj is None:
+            return policy.can(actor, Action.UPDATE, model=self.model)
+        if obj.archived_at is not None:
+            return False
+        return policy.can(actor, Action.UPDATE, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        actor = admin_actor(request)
+        return policy.visible(actor, super().get_queryset(request), include_archived=actor.is_admin)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fields: tuple[str, ...] = TIMESTAMPS
+        if obj is not None:
+            fields = (*fields, "code")  # a code is never changed once it is issued
+        published = self.model.published_field
+        if published and not policy.can(admin_actor(request), Action.PUBLISH, model=self.model):
+            fields = (*fields, published)
+        return fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        name, options = fieldsets[0]
+        if "loaded_version" not in options["fields"]:
+            options = {**options, "fields": (*options["fields"], "loaded_version")}
+            fieldsets[0] = (name, options)
+        return fieldsets
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -84,41 +237,59 @@ class PlanObjectAdmin(admin.ModelAdmin):
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    # -- saving: one service call with the fields and the inlines --------------------------
     def save_model(self, request: HttpRequest, obj: PlanObject, form: Any, change: bool) -> None:
-        state: Any = request  # the before-snapshot travels with the request to save_related
-        state._audit_bumped = False
-        if not change:
-            state._audit_before = {}
-            obj.save()
-            return
-        state._audit_before = services.snapshot(type(obj)._default_manager.get(pk=obj.pk))
-        if form.has_changed():
-            services.version_bump(obj)
-            obj.save()
-            state._audit_bumped = True
+        """Nothing here: save_related writes the object and its inlines in one service call."""
+
+    def related_data(self, formsets: list[Any]) -> dict[str, Any]:
+        """The inlines' rows as the service takes them (kinds with related rows say how)."""
+        return {}
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
+        model_fields = {f.name for f in self.model._meta.get_fields()}
+        data = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name in model_fields and name in form.cleaned_data
+        }
+        data |= self.related_data(formsets)
+        actor = admin_actor(request)
         obj = form.instance
-        state: Any = request
-        event = services.audit_record(
-            action="update" if change else "create",
-            obj=obj,
-            actor=admin_actor(request),
-            before=getattr(state, "_audit_before", {}),
+        if change:
+            fresh = self.model._default_manager.get(pk=obj.pk)
+            self.run_service(
+                lambda: services.plan_object_change(
+                    obj=fresh,
+                    data=data,
+                    actor=actor,
+                    expected_version=form.cleaned_data.get("loaded_version"),
+                )
+            )
+            obj.version = fresh.version
+            return
+        created = self.run_service(
+            lambda: services.plan_object_create(model=self.model, data=data, actor=actor)
         )
-        if change and event is not None and not state._audit_bumped:
-            # Only inlines changed (countries, agencies, links): still a new version.
-            services.version_bump(obj)
-            type(obj)._default_manager.filter(pk=obj.pk).update(updated_at=timezone.now())
+        obj.pk, obj.version = created.pk, created.version
+        obj._state.adding, obj._state.db = False, created._state.db
 
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> Any:
+        # The inlines were not saved by their formsets (the service wrote the rows), so
+        # they report nothing of their own; the audit trail holds the details.
+        for formset in formsets or []:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        return super().construct_change_message(request, form, formsets, add)
+
+    # -- actions -----------------------------------------------------------------------------
     def _run(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
         done = 0
         for obj in queryset:
             try:
                 service(obj=obj, actor=admin_actor(request))
                 done += 1
-            except services.PlanRuleError as exc:
+            except (services.PlanRuleError, policy.NotPermitted) as exc:
                 self.message_user(request, f"{obj.code}: {exc}", messages.ERROR)
         if done:
             self.message_user(request, f"{verb} {done} object(s).", messages.SUCCESS)
@@ -221,7 +392,32 @@ class AgencyRoleFormSet(BaseInlineFormSet):
             ) from exc
 
 
-class ProjectAgencyRoleInline(admin.TabularInline):
+class ProjectRowInline(admin.TabularInline):
+    """A project's related rows: editable exactly when the project is (the policy's call);
+    written by the project's service call, never saved on their own."""
+
+    extra = 0
+
+    def _may(self, request: HttpRequest, obj: Any) -> bool:
+        actor = admin_actor(request)
+        if obj is None:
+            return policy.can(actor, Action.CREATE, model=Project)
+        return obj.archived_at is None and policy.can(actor, Action.UPDATE, obj)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_staff and admin_actor(request).role)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj)
+
+
+class ProjectAgencyRoleInline(ProjectRowInline):
     model = ProjectAgencyRole
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -230,19 +426,27 @@ class ProjectAgencyRoleInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     formset = AgencyRoleFormSet
-    extra = 0
     fields = ("agency", "role", "is_lead", "source")
     autocomplete_fields = ("agency",)
 
 
-class ProjectCountryInline(admin.TabularInline):
+class ProjectCountryInline(ProjectRowInline):
     model = ProjectCountry
-    extra = 0
 
 
-class ProjectLinkInline(admin.TabularInline):
+class ProjectLinkInline(ProjectRowInline):
     model = ProjectLink
-    extra = 0
+
+
+def _kept_rows(formset: Any) -> list[dict[str, Any]]:
+    """The rows an inline formset would keep: not deleted, not left blank."""
+    return [
+        form.cleaned_data
+        for form in formset.forms
+        if form.cleaned_data
+        and not form.cleaned_data.get("DELETE")
+        and (form.instance.pk or form.has_changed())
+    ]
 
 
 @admin.register(Project)
@@ -271,19 +475,36 @@ class ProjectAdmin(PlanObjectAdmin):
     autocomplete_fields = ("goal",)
     inlines = [ProjectAgencyRoleInline, ProjectCountryInline, ProjectLinkInline]
 
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        if formset.model is ProjectAgencyRole:
-            # Clear leads being given up before saving the new ones, so moving the lead
-            # between two agencies of one country never meets the one-lead constraint.
-            giving_up = [
-                f.instance.pk
-                for f in formset.forms
-                if f.instance.pk
-                and f.has_changed()
-                and (f.cleaned_data.get("DELETE") or not f.cleaned_data.get("is_lead"))
-            ]
-            ProjectAgencyRole.objects.filter(pk__in=giving_up).update(is_lead=False)
-        super().save_formset(request, form, formset, change)
+    def related_data(self, formsets: list[Any]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for formset in formsets:
+            if not formset.has_changed():
+                continue  # untouched inlines are left as they are
+            rows = _kept_rows(formset)
+            if formset.model is ProjectAgencyRole:
+                data["agency_roles"] = [
+                    {
+                        "agency": row["agency"],
+                        "role": row["role"],
+                        "is_lead": bool(row.get("is_lead")),
+                        "source": row.get("source") or "stated",
+                    }
+                    for row in rows
+                    if row.get("agency")
+                ]
+            elif formset.model is ProjectCountry:
+                data["countries"] = [row["country"] for row in rows if row.get("country")]
+            elif formset.model is ProjectLink:
+                data["links"] = [
+                    {
+                        "url": row["url"],
+                        "label_en": row.get("label_en", ""),
+                        "label_es": row.get("label_es", ""),
+                    }
+                    for row in rows
+                    if row.get("url")
+                ]
+        return data
 
     fieldsets = (
         (None, {"fields": ("code", "goal", "status", "is_published")}),
@@ -299,7 +520,7 @@ class ProjectAdmin(PlanObjectAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ServiceAdmin):
     """Tokens are created here (the secret is shown once), listed and revoked; never edited."""
 
     list_display = (
@@ -334,15 +555,30 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # A token carries its user's powers: only plan admins may issue, see or revoke them.
+    def _may(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and policy.can(admin_actor(request), Action.ISSUE_TOKENS)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # A token carries its user's powers: only plan admins may issue them.
-        return is_plan_admin(request.user) and super().has_add_permission(request)
+        return self._may(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request)
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        actor = admin_actor(request)
         if change:
-            obj.save(update_fields=["name"])
+            name = obj.name
+            fresh = ApiToken.objects.get(pk=obj.pk)
+            self.run_service(lambda: services.api_token_rename(actor=actor, token=fresh, name=name))
             return
-        plaintext = services.api_token_issue(token=obj)
+        plaintext = self.run_service(lambda: services.api_token_issue(actor=actor, token=obj))
         self.message_user(
             request,
             f"The new token is {plaintext} — copy it now: it is stored hashed and "
@@ -353,7 +589,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         for token in queryset:
-            services.api_token_revoke(token=token)
+            services.api_token_revoke(actor=admin_actor(request), token=token)
         self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
 
 
@@ -410,7 +646,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(ServiceAdmin):
     """Subscriptions; the signing secret is shown once, when the subscription is created."""
 
     list_display = (
@@ -428,32 +664,57 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     exclude = ("secret",)
     readonly_fields = ("created_at", "updated_at")
 
+    # The form checks targets and event types through the model's clean(), the same rules
+    # the service applies; saving and deleting go through the service (audited).
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and policy.can(admin_actor(request), Action.VIEW_WEBHOOKS)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def _may_manage(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and policy.can(admin_actor(request), Action.MANAGE_WEBHOOKS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._may_manage(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_manage(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_manage(request)
+
     def save_model(
         self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool
     ) -> None:
-        super().save_model(request, obj, form, change)
-        if not change:
-            self.message_user(
-                request,
-                f"The signing secret is {obj.secret} — copy it now: it will not be shown again.",
-                messages.WARNING,
+        actor = admin_actor(request)
+        data = cast(
+            services.SubscriptionData, {name: form.cleaned_data[name] for name in form.changed_data}
+        )
+        if change:
+            fresh = WebhookSubscription.objects.get(pk=obj.pk)
+            self.run_service(
+                lambda: services.webhook_subscription_update(
+                    actor=actor, subscription=fresh, data=data
+                )
             )
+            return
+        created = self.run_service(
+            lambda: services.webhook_subscription_create(actor=actor, data=data)
+        )
+        obj.pk, obj.secret, obj._state.adding = created.pk, created.secret, False
+        self.message_user(
+            request,
+            f"The signing secret is {created.secret} — copy it now: it will not be shown again.",
+            messages.WARNING,
+        )
 
-    def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
-    ) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
+    def delete_model(self, request: HttpRequest, obj: WebhookSubscription) -> None:
+        services.webhook_subscription_delete(actor=admin_actor(request), subscription=obj)
 
-        class CheckedForm(form):  # type: ignore[misc,valid-type]
-            def clean_url(self) -> str:
-                url = self.cleaned_data["url"]
-                try:
-                    check_webhook_target(url)
-                except ValidationError as exc:
-                    raise ValidationError(exc.message_dict["url"]) from exc
-                return url
-
-        return CheckedForm
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for subscription in queryset:
+            self.delete_model(request, subscription)
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -502,8 +763,14 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and policy.can(admin_actor(request), Action.VIEW_WEBHOOKS)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
     @admin.action(description="Send again now (same webhook-id)", permissions=["view"])
     def redeliver_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         for delivery in queryset:
-            webhook_redeliver(delivery=delivery)
+            services.webhook_delivery_redeliver(actor=admin_actor(request), delivery=delivery)
         self.message_user(request, f"Queued {queryset.count()} delivery(ies).", messages.SUCCESS)

@@ -6,12 +6,10 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from workplan.access import agency_id_of, is_plan_admin
-from workplan.models import Agency, AuditEvent
-from workplan.models.audit import OBJECT_TYPES
+from workplan.models import Agency, AuditEvent, plan_types
+from workplan.policy import Actor, is_plan_admin
 
 PLURALS = {"pillar": "pillars", "goal": "goals", "agency": "agencies", "project": "projects"}
-assert tuple(PLURALS) == OBJECT_TYPES
 
 
 def object_path(object_type: str, code: str, version: str = "v1") -> str:
@@ -19,7 +17,7 @@ def object_path(object_type: str, code: str, version: str = "v1") -> str:
 
 
 def caller_agency_code(user: Any) -> str | None:
-    agency_id = agency_id_of(user)
+    agency_id = Actor.of(user).agency_id
     if agency_id is None:
         return None
     return Agency.objects.filter(pk=agency_id).values_list("code", flat=True).first()
@@ -27,7 +25,7 @@ def caller_agency_code(user: Any) -> str | None:
 
 def events_visible_to(user: Any, agency_code: str | None) -> QuerySet[AuditEvent]:
     """Events about objects the caller could see before or after the change."""
-    events = AuditEvent.objects.all()
+    events = AuditEvent.objects.filter(object_type__in=plan_types())
     if is_plan_admin(user):
         return events
     condition = Q(audience__contains="|*|")

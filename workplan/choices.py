@@ -11,6 +11,14 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class Role(models.TextChoices):
+    """What a partner user may do for its agency (workplan.policy reads it)."""
+
+    READER = "reader", "Reader"
+    EDITOR = "editor", "Agency editor"
+    ADMIN = "admin", "Plan admin"
+
+
 class ActivityStatus(models.TextChoices):
     """IATI ActivityStatus codelist."""
 

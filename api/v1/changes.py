@@ -13,9 +13,11 @@ from rest_framework.response import Response
 from api.base import ProblemResponseMixin, check_query_params
 from api.errors import QueryParameterError
 from api.permissions import PlanPermission
-from workplan.access import is_plan_admin
-from workplan.changes import OBJECT_TYPES, caller_agency_code, events_visible_to, feed_entry
-from workplan.models import AuditAction
+from workplan.changes import caller_agency_code, events_visible_to, feed_entry
+from workplan.models import PLAN_ACTIONS, plan_types
+from workplan.policy import is_plan_admin
+
+OBJECT_TYPES = plan_types()
 
 
 class ChangeSerializer(serializers.Serializer):
@@ -23,7 +25,7 @@ class ChangeSerializer(serializers.Serializer):
 
     cursor = serializers.CharField(help_text="Opaque, increasing: pass it as `after`.")
     occurred_at = serializers.DateTimeField()
-    action = serializers.ChoiceField(AuditAction.choices)
+    action = serializers.ChoiceField([(a, a.capitalize()) for a in PLAN_ACTIONS])
     object_type = serializers.ChoiceField([(t, t) for t in OBJECT_TYPES])
     code = serializers.CharField(help_text="The object's public code.")
     url = serializers.URLField(help_text="The object's URL (a 404 once it is archived).")
@@ -55,7 +57,7 @@ class ChangePageSerializer(serializers.Serializer):
 
 FILTERS = {
     "object_type": OBJECT_TYPES,
-    "action": tuple(AuditAction.values),
+    "action": PLAN_ACTIONS,
 }
 
 
@@ -135,7 +137,7 @@ class ChangeFeedView(ProblemResponseMixin, generics.GenericAPIView):
                 OpenApiTypes.STR,
                 many=True,
                 explode=True,
-                enum=list(AuditAction.values),
+                enum=list(PLAN_ACTIONS),
                 description="Only these actions.",
             ),
         ],

@@ -3,9 +3,10 @@
 import itertools
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -19,7 +20,6 @@ from api.exports import stream_csv, stream_iati
 from api.idempotency import idempotent
 from api.renderers import CSVRenderer, IATIXMLRenderer
 from workplan import services
-from workplan.models import Project
 from workplan.models.base import CODE_PATTERN, code_validator
 
 from .serializers.projects import ProjectWriteSerializer
@@ -54,6 +54,15 @@ def _item_errors(index: int, code: str, detail: Any) -> list[dict[str, Any]]:
         }
         for error in flatten_errors(detail)
     ]
+
+
+def _detail(error: Exception) -> Any:
+    """A service's refusal of one item, as field errors."""
+    if isinstance(error, services.NotPermitted):
+        return {"code": [error.message]}
+    if isinstance(error, DjangoValidationError):
+        return error.message_dict if hasattr(error, "error_dict") else error.messages
+    return [str(error)]
 
 
 class ProjectBulkAndExportMixin:
@@ -115,14 +124,8 @@ class ProjectBulkAndExportMixin:
             for item in raw_items
             if isinstance(item, dict) and CODE_RE.match(code := str(item.get("code", "")).upper())
         ]
-        existing = {p.code: p for p in Project.objects.filter(code__in=codes)}
-        user = request.user
-        editable = set(
-            Project.objects.editable_by(user).filter(code__in=codes).values_list("code", flat=True)
-        )
-        visible = set(
-            Project.objects.visible_to(user).filter(code__in=codes).values_list("code", flat=True)
-        )
+        # Which codes the caller may update, may not touch, or would create: the policy's call.
+        targets = services.project_bulk_targets(actor=self.actor(), codes=codes)  # type: ignore[attr-defined]
         context = self.get_serializer_context()  # type: ignore[attr-defined]
         errors: list[dict[str, Any]] = []
         items: list[services.BulkItem] = []
@@ -138,26 +141,24 @@ class ProjectBulkAndExportMixin:
                 problem = {"code": [str(code_validator.message)]}
             elif code in seen:
                 problem = {"code": ["This code appears twice in the request."]}
-            elif code in existing and existing[code].archived_at is not None:
-                problem = {"code": ["This project is archived; a plan admin can restore it."]}
-            elif code in existing and code not in editable:
-                problem = (
-                    {"code": ["Your agency does not take part in this project."]}
-                    if code in visible
-                    else {"code": ["This code is already in use."]}
-                )
+            elif code in targets.refused:
+                problem = {"code": [targets.refused[code]]}
             seen.add(code)
             if problem:
                 errors += _item_errors(index, code, problem)
                 continue
-            obj = existing.get(code)
+            obj = targets.projects.get(code)
             serializer = ProjectWriteSerializer(
                 obj, data=raw, partial=obj is not None, context=context
             )
             if not serializer.is_valid():
                 errors += _item_errors(index, code, serializer.errors)
                 continue
-            items.append(services.BulkItem(index, code, obj, serializer.service_data()))
+            items.append(
+                services.BulkItem(
+                    index, code, obj, cast(services.ProjectData, serializer.service_data())
+                )
+            )
         try:
             # With items already refused, the rest are still checked (and rolled back),
             # so the answer lists every failing item at once.
@@ -168,8 +169,7 @@ class ProjectBulkAndExportMixin:
             )
         except services.BulkError as exc:
             for index, code, error in exc.errors:
-                detail = error.message_dict if hasattr(error, "error_dict") else error.messages
-                errors += _item_errors(index, code, detail)
+                errors += _item_errors(index, code, _detail(error))
         if errors:
             errors.sort(key=lambda e: e["index"])
             failing = sorted({e["index"] for e in errors})

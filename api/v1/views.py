@@ -129,7 +129,6 @@ class ProjectViewSet(ProjectBulkAndExportMixin, PlanViewSet):
     )
     serializer_class = ProjectSerializer
     write_serializer_class = ProjectWriteSerializer
-    editors_may_write = True
     filtered_actions = frozenset({"list", "export_csv", "export_iati"})
     export_actions = frozenset({"export_csv", "export_iati"})
     filterset_class = ProjectFilterSet

@@ -3,7 +3,6 @@
 import re
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -14,35 +13,18 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ProblemResponseMixin, check_query_params
 from api.fields import StrictInputMixin
 from api.pagination import PagePagination
-from api.permissions import PlanPermission
+from api.permissions import PlanPermission, actor_for
 from api.v1.changes import ChangeSerializer
-from workplan.access import is_plan_admin
+from workplan import services
 from workplan.models import Agency, WebhookAttempt, WebhookDelivery, WebhookSubscription
-from workplan.models.webhooks import check_event_types
-from workplan.webhooks import check_webhook_target, webhook_redeliver
-
-
-class PlanAdminOnly(PlanPermission):
-    """Everything here, reads included, is for plan admins (with a write token to write)."""
-
-    message = "Only plan admins manage webhooks."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if request.user and request.user.is_authenticated and is_plan_admin(request.user):
-            return super().has_permission(request, view)
-        if not (request.user and request.user.is_authenticated):
-            raise NotAuthenticated()
-        return False
-
-    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
-        return True  # subscriptions are not plan objects; admins may touch every one
+from workplan.policy import Action
 
 
 class WebhookSubscriptionSerializer(StrictInputMixin, serializers.ModelSerializer):
@@ -76,19 +58,8 @@ class WebhookSubscriptionSerializer(StrictInputMixin, serializers.ModelSerialize
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
-    def validate_url(self, value: str) -> str:
-        try:
-            check_webhook_target(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["url"]) from exc
-        return value
-
-    def validate_event_types(self, value: Any) -> list[str]:
-        try:
-            check_event_types(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["event_types"]) from exc
-        return sorted(set(value))
+    # The rules for targets and event types live in the model (WebhookSubscription.clean),
+    # applied by the service, so the admin and the API refuse the same subscriptions.
 
 
 class NewWebhookSubscriptionSerializer(WebhookSubscriptionSerializer):
@@ -177,7 +148,7 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
 
     queryset = WebhookSubscription.objects.all()
     serializer_class = WebhookSubscriptionSerializer
-    permission_classes = [PlanAdminOnly]
+    permission_classes = [PlanPermission]
     pagination_class = PagePagination
     filter_backends: list[Any] = []
     reads_need_admin = True
@@ -188,6 +159,26 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         if self.action in ("list", "deliveries"):
             allowed |= PagePagination.query_params
         check_query_params(request, allowed)
+
+    def policy_action(self, request: Request) -> Action:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return Action.VIEW_WEBHOOKS
+        return Action.MANAGE_WEBHOOKS
+
+    def perform_create(self, serializer: Any) -> None:
+        serializer.instance = services.webhook_subscription_create(
+            actor=actor_for(self.request), data=serializer.validated_data
+        )
+
+    def perform_update(self, serializer: Any) -> None:
+        serializer.instance = services.webhook_subscription_update(
+            actor=actor_for(self.request),
+            subscription=serializer.instance,
+            data=serializer.validated_data,
+        )
+
+    def perform_destroy(self, instance: WebhookSubscription) -> None:
+        services.webhook_subscription_delete(actor=actor_for(self.request), subscription=instance)
 
     def get_serializer_class(self) -> Any:
         if self.action == "create":
@@ -234,7 +225,7 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         if delivery is None:
             raise NotFound("No such delivery for this subscription.")
         with transaction.atomic():
-            webhook_redeliver(delivery=delivery)
+            services.webhook_delivery_redeliver(actor=actor_for(self.request), delivery=delivery)
         delivery.refresh_from_db()
         return Response(WebhookDeliverySerializer(delivery).data, status=202)
 

@@ -44,7 +44,7 @@ from tests.factories import (
     ProjectCountryFactory,
     ProjectFactory,
 )
-from workplan.access import Role
+from workplan.choices import Role
 from workplan.models import (
     Agency,
     AgencyMembership,
@@ -55,6 +55,7 @@ from workplan.models import (
     Project,
     ProjectAgencyRole,
 )
+from workplan.policy import SYSTEM
 from workplan.services import api_token_create, api_token_revoke
 
 pytestmark = pytest.mark.django_db
@@ -370,7 +371,7 @@ def build_world() -> World:
         ("admin", users["admin"], "write"),
         ("admin_read", users["admin"], "read"),
     ]:
-        token, plaintext = api_token_create(user=user, scope=scope, name=caller)
+        token, plaintext = api_token_create(actor=SYSTEM, user=user, scope=scope, name=caller)
         w.partners[caller] = Partner(user, token, plaintext)
     assert not w.admin_user.is_superuser and not w.admin_user.is_staff
     return w
@@ -1035,14 +1036,16 @@ def test_anonymous_reading_off_does_not_reveal_what_exists(world, settings):
 def _expired(world: World) -> str:
     user = world.partners["editor_a"].user
     _, plaintext = api_token_create(
-        user=user, scope="write", expires_at=timezone.now() - timedelta(seconds=1)
+        actor=SYSTEM, user=user, scope="write", expires_at=timezone.now() - timedelta(seconds=1)
     )
     return f"Bearer {plaintext}"
 
 
 def _revoked(world: World) -> str:
-    token, plaintext = api_token_create(user=world.partners["editor_a"].user, scope="write")
-    api_token_revoke(token=token)
+    token, plaintext = api_token_create(
+        actor=SYSTEM, user=world.partners["editor_a"].user, scope="write"
+    )
+    api_token_revoke(actor=SYSTEM, token=token)
     return f"Bearer {plaintext}"
 
 
@@ -1110,7 +1113,7 @@ def test_bad_credentials_are_401_never_anonymous(world, credentials):
 def test_unexpired_token_works_and_records_its_use(world):
     user = world.partners["editor_a"].user
     token, plaintext = api_token_create(
-        user=user, scope="read", expires_at=timezone.now() + timedelta(hours=1)
+        actor=SYSTEM, user=user, scope="read", expires_at=timezone.now() + timedelta(hours=1)
     )
     response = APIClient().get(
         "/api/v1/projects/DRAFT-A/", HTTP_AUTHORIZATION=f"Bearer {plaintext}"

@@ -30,7 +30,7 @@ from api.throttling import AnonymousRateThrottle, TokenRateThrottle
 from tests.conftest import SHARED
 from tests.factories import AgencyFactory, GoalFactory
 from workplan import services
-from workplan.access import Role
+from workplan.choices import Role
 from workplan.models import (
     Agency,
     AgencyMembership,
@@ -41,6 +41,7 @@ from workplan.models import (
     ProjectCountry,
     ProjectLink,
 )
+from workplan.policy import SYSTEM
 from workplan.services import api_token_create
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +100,7 @@ def make_client(username: str, role: str | None, agency: str | None, scope: str 
     AgencyMembership.objects.create(
         user=user, agency=Agency.objects.get(code=agency) if agency else None, role=role
     )
-    _, plaintext = api_token_create(user=user, scope=scope)
+    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope=scope)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     client.user = user
     return client

@@ -26,8 +26,9 @@ from tests.factories import (
     ProjectCountryFactory,
     ProjectFactory,
 )
-from workplan.access import Role
+from workplan.choices import Role
 from workplan.models import Agency, AgencyMembership, AuditEvent, Pillar, Project
+from workplan.policy import SYSTEM
 from workplan.services import api_token_create
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,7 @@ def make_user(username: str, role: str | None = None, agency: str | None = None)
 
 
 def bearer(user: Any, scope: str = "write") -> dict[str, str]:
-    _, plaintext = api_token_create(user=user, scope=scope)
+    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope=scope)
     return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
 
 
@@ -609,7 +610,7 @@ def test_token_counters_live_in_redis(
 ) -> None:
     raw, prefix = redis_cache
     user = make_user("redis-reader", Role.READER, "MX-SE")
-    token, plaintext = api_token_create(user=user, scope="read")
+    token, plaintext = api_token_create(actor=SYSTEM, user=user, scope="read")
     header = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
     for _ in range(5):
         assert api.get("/api/v1/pillars/", **header).status_code == 200

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from api.errors import as_api_exception
 from tests.factories import AgencyFactory, GoalFactory, ProjectAgencyRoleFactory, ProjectFactory
 from workplan import services
-from workplan.access import Role
+from workplan.choices import Role
 from workplan.models import (
     Agency,
     AgencyMembership,

@@ -61,13 +61,13 @@ def test_token_authenticated_list_adds_only_the_token_lookup(
 ):
     from django.contrib.auth import get_user_model
 
-    from workplan.access import Role
+    from workplan.choices import Role
     from workplan.models import Agency, AgencyMembership
-    from workplan.services import api_token_create
+    from workplan.services import SYSTEM, api_token_create
 
     user = get_user_model().objects.create(username="partner")
     AgencyMembership.objects.create(user=user, agency=Agency.objects.first(), role=Role.EDITOR)
-    _, plaintext = api_token_create(user=user, scope="write")
+    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope="write")
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     api.get("/api/v1/pillars/?page_size=1")  # first use stamps last_used_at
     # One query finds the token with its user, membership and agency.

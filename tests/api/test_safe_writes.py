@@ -29,7 +29,7 @@ from tests.factories import (
     ProjectAgencyRoleFactory,
     ProjectFactory,
 )
-from workplan.access import Role
+from workplan.choices import Role
 from workplan.models import (
     Agency,
     AgencyMembership,
@@ -40,6 +40,7 @@ from workplan.models import (
     PlanObject,
     Project,
 )
+from workplan.policy import SYSTEM
 from workplan.services import api_token_create
 
 pytestmark = pytest.mark.django_db
@@ -227,7 +228,7 @@ def make_editor(django_user_model: Any, agency: Agency, username: str = "editor"
     """An editor of `agency`; returns the plaintext of its write token."""
     user = django_user_model.objects.create_user(username, password="pw")
     AgencyMembership.objects.create(user=user, agency=agency, role=Role.EDITOR)
-    _, plaintext = api_token_create(user=user, scope="write")
+    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope="write")
     return plaintext
 
 

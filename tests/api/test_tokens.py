@@ -28,8 +28,9 @@ from tests.factories import (
     ProjectFactory,
 )
 from workplan import services
-from workplan.access import Role
+from workplan.choices import Role
 from workplan.models import Agency, AgencyMembership, ApiToken, AuditEvent, Project, TokenScope
+from workplan.policy import SYSTEM
 from workplan.services import api_token_create, api_token_revoke
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +93,9 @@ def reader(plan: None) -> Any:
 
 
 def test_the_plaintext_is_in_no_column(reader: Any) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read", name="partner sync")
+    token, plaintext = api_token_create(
+        actor=SYSTEM, user=reader, scope="read", name="partner sync"
+    )
     secret = plaintext.split("_", 2)[2]
     assert len(secret) >= 32
 
@@ -106,14 +109,14 @@ def test_the_plaintext_is_in_no_column(reader: Any) -> None:
 
 
 def test_the_prefix_is_visible_and_names_the_token(reader: Any) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read")
+    token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     assert plaintext.startswith(f"wpt_{token.prefix}_")
     assert token.prefix in str(token)
     assert ApiToken.objects.get(prefix=token.prefix) == token
 
 
 def test_prefixes_are_unique(reader: Any) -> None:
-    tokens = [api_token_create(user=reader, scope="read")[0] for _ in range(25)]
+    tokens = [api_token_create(actor=SYSTEM, user=reader, scope="read")[0] for _ in range(25)]
     assert len({t.prefix for t in tokens}) == 25
     clash = ApiToken(user=reader, prefix=tokens[0].prefix, key_hash="0" * 64)
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -121,12 +124,12 @@ def test_prefixes_are_unique(reader: Any) -> None:
 
 
 def test_every_issue_is_a_new_secret(reader: Any) -> None:
-    plaintexts = {api_token_create(user=reader, scope="read")[1] for _ in range(5)}
+    plaintexts = {api_token_create(actor=SYSTEM, user=reader, scope="read")[1] for _ in range(5)}
     assert len(plaintexts) == 5
 
 
 def test_a_token_read_back_cannot_give_its_plaintext(reader: Any) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read")
+    token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     stored = ApiToken.objects.get(pk=token.pk)
     assert plaintext not in repr(vars(stored))
     assert plaintext not in str(stored)
@@ -136,7 +139,7 @@ def test_a_token_read_back_cannot_give_its_plaintext(reader: Any) -> None:
 
 
 def test_a_token_authenticates(api: APIClient, reader: Any) -> None:
-    _, plaintext = api_token_create(user=reader, scope="read")
+    _, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
 
 
@@ -157,7 +160,7 @@ def test_malformed_or_unknown_tokens_are_401(api: APIClient, reader: Any, header
 def test_a_right_prefix_with_a_wrong_secret_is_401_and_not_recorded_as_use(
     api: APIClient, reader: Any
 ) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read")
+    token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     forged = plaintext[:-4] + ("AAAA" if not plaintext.endswith("AAAA") else "BBBB")
     assert_401(api.get("/api/v1/pillars/", **auth(forged)))
     token.refresh_from_db()
@@ -165,7 +168,7 @@ def test_a_right_prefix_with_a_wrong_secret_is_401_and_not_recorded_as_use(
 
 
 def test_last_used_at_is_set_on_use(api: APIClient, reader: Any) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read")
+    token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     assert token.last_used_at is None
     before = timezone.now()
 
@@ -177,7 +180,7 @@ def test_last_used_at_is_set_on_use(api: APIClient, reader: Any) -> None:
 
 
 def test_last_used_at_is_not_rewritten_within_a_minute(api: APIClient, reader: Any) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read")
+    token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
     token.refresh_from_db()
     first = token.last_used_at
@@ -190,7 +193,7 @@ def test_last_used_at_is_not_rewritten_within_a_minute(api: APIClient, reader: A
 
 
 def test_last_used_at_moves_after_a_minute(api: APIClient, reader: Any) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read")
+    token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     long_ago = timezone.now() - timedelta(minutes=2)
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=long_ago)
 
@@ -202,14 +205,14 @@ def test_last_used_at_moves_after_a_minute(api: APIClient, reader: Any) -> None:
 
 def test_an_expired_token_is_401(api: APIClient, reader: Any) -> None:
     _, plaintext = api_token_create(
-        user=reader, scope="read", expires_at=timezone.now() - timedelta(seconds=1)
+        actor=SYSTEM, user=reader, scope="read", expires_at=timezone.now() - timedelta(seconds=1)
     )
     assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
 
 
 def test_a_token_works_until_it_expires(api: APIClient, reader: Any) -> None:
     token, plaintext = api_token_create(
-        user=reader, scope="read", expires_at=timezone.now() + timedelta(days=1)
+        actor=SYSTEM, user=reader, scope="read", expires_at=timezone.now() + timedelta(days=1)
     )
     assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -217,10 +220,10 @@ def test_a_token_works_until_it_expires(api: APIClient, reader: Any) -> None:
 
 
 def test_a_revoked_token_is_401(api: APIClient, reader: Any) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read")
+    token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
 
-    api_token_revoke(token=token)
+    api_token_revoke(actor=SYSTEM, token=token)
 
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -228,31 +231,31 @@ def test_a_revoked_token_is_401(api: APIClient, reader: Any) -> None:
 
 
 def test_revoking_twice_keeps_the_first_time(reader: Any) -> None:
-    token, _ = api_token_create(user=reader, scope="read")
-    api_token_revoke(token=token)
+    token, _ = api_token_create(actor=SYSTEM, user=reader, scope="read")
+    api_token_revoke(actor=SYSTEM, token=token)
     first = ApiToken.objects.get(pk=token.pk).revoked_at
-    api_token_revoke(token=ApiToken.objects.get(pk=token.pk))
+    api_token_revoke(actor=SYSTEM, token=ApiToken.objects.get(pk=token.pk))
     assert ApiToken.objects.get(pk=token.pk).revoked_at == first
 
 
 def test_revoking_one_token_leaves_the_others(api: APIClient, reader: Any) -> None:
-    token, plaintext = api_token_create(user=reader, scope="read")
-    _, other = api_token_create(user=reader, scope="read")
-    api_token_revoke(token=token)
+    token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
+    _, other = api_token_create(actor=SYSTEM, user=reader, scope="read")
+    api_token_revoke(actor=SYSTEM, token=token)
     assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
     assert api.get("/api/v1/pillars/", **auth(other)).status_code == 200
 
 
 def test_a_token_of_an_inactive_user_is_401(api: APIClient, reader: Any) -> None:
-    _, plaintext = api_token_create(user=reader, scope="read")
+    _, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     get_user_model().objects.filter(pk=reader.pk).update(is_active=False)
     assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
 
 
 def test_a_read_token_of_an_editor_cannot_write(api: APIClient, plan: None) -> None:
     editor = make_user("se-editor", Role.EDITOR, "MX-SE")
-    _, read_only = api_token_create(user=editor, scope="read")
-    _, writer = api_token_create(user=editor, scope="write")
+    _, read_only = api_token_create(actor=SYSTEM, user=editor, scope="read")
+    _, writer = api_token_create(actor=SYSTEM, user=editor, scope="write")
 
     refused = api.post("/api/v1/projects/", new_project(), format="json", **auth(read_only))
     assert refused.status_code == 403
@@ -468,7 +471,7 @@ def test_admin_add_form_shows_the_plaintext_once(
 
 
 def test_admin_changelist_lists_tokens_by_prefix(admin_client: Client, reader: Any) -> None:
-    tokens = [api_token_create(user=reader, scope="read")[0] for _ in range(3)]
+    tokens = [api_token_create(actor=SYSTEM, user=reader, scope="read")[0] for _ in range(3)]
     response = admin_client.get(token_url("changelist"))
     assert response.status_code == 200
     html = response.content.decode()
@@ -478,8 +481,8 @@ def test_admin_changelist_lists_tokens_by_prefix(admin_client: Client, reader: A
 
 
 def test_admin_revoke_action(admin_client: Client, api: APIClient, reader: Any) -> None:
-    revoked, plaintext = api_token_create(user=reader, scope="read")
-    kept, other = api_token_create(user=reader, scope="read")
+    revoked, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
+    kept, other = api_token_create(actor=SYSTEM, user=reader, scope="read")
 
     response = admin_client.post(
         token_url("changelist"),
@@ -496,7 +499,7 @@ def test_admin_revoke_action(admin_client: Client, api: APIClient, reader: Any) 
 
 
 def test_admin_cannot_delete_tokens(admin_client: Client, reader: Any) -> None:
-    token, _ = api_token_create(user=reader, scope="read")
+    token, _ = api_token_create(actor=SYSTEM, user=reader, scope="read")
 
     assert admin_client.get(token_url("delete", token.pk)).status_code == 403
     assert admin_client.post(token_url("delete", token.pk), {"post": "yes"}).status_code == 403
@@ -515,7 +518,7 @@ def test_admin_cannot_delete_tokens(admin_client: Client, reader: Any) -> None:
 def test_admin_change_form_cannot_change_the_secret_or_scope(
     admin_client: Client, reader: Any
 ) -> None:
-    token, _ = api_token_create(user=reader, scope="read")
+    token, _ = api_token_create(actor=SYSTEM, user=reader, scope="read")
     key_hash = token.key_hash
     response = admin_client.post(
         token_url("change", token.pk),
@@ -533,9 +536,7 @@ def test_admin_change_form_cannot_change_the_secret_or_scope(
 
 def test_audit_admin_is_read_only(admin_client: Client, api: APIClient, plan: None) -> None:
     project = Project.objects.get(code=SE_PROJECT)
-    services.plan_object_update(
-        obj=project, data={"title_en": "Audited"}, actor=services.Actor(via="command")
-    )
+    services.plan_object_update(obj=project, data={"title_en": "Audited"}, actor=services.SYSTEM)
     event = AuditEvent.objects.get(object_code=SE_PROJECT)
     before = AuditEvent.objects.filter(pk=event.pk).values().get()
 

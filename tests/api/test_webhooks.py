@@ -28,7 +28,7 @@ from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook
 
 from tests.factories import AgencyFactory, GoalFactory, PillarFactory
-from workplan.access import Role
+from workplan.choices import Role
 from workplan.models import (
     Agency,
     AgencyMembership,
@@ -36,6 +36,7 @@ from workplan.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from workplan.policy import SYSTEM
 from workplan.services import api_token_create
 
 pytestmark = pytest.mark.django_db
@@ -216,7 +217,7 @@ def make_user(username: str, role: str | None = None, agency: str | None = None)
 
 def bearer(user: Any, scope: str = "write") -> APIClient:
     client = APIClient()
-    _, plaintext = api_token_create(user=user, scope=scope)
+    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope=scope)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     return client
 

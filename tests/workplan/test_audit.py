@@ -26,8 +26,9 @@ from tests.factories import (
     ProjectCountryFactory,
     ProjectFactory,
 )
-from workplan.access import Role
+from workplan.choices import Role
 from workplan.models import Agency, AgencyMembership, ApiToken, AuditEvent, Project
+from workplan.policy import SYSTEM
 from workplan.services import api_token_create
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,7 @@ class Caller:
         self.user = get_user_model().objects.create_user(username=username)
         self.agency = Agency.objects.get(code=agency) if agency else None
         AgencyMembership.objects.create(user=self.user, role=role, agency=self.agency)
-        self.token, plaintext = api_token_create(user=self.user, scope="write")
+        self.token, plaintext = api_token_create(actor=SYSTEM, user=self.user, scope="write")
         self.headers = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
 
 

@@ -1,7 +1,7 @@
 from .access import AgencyMembership, ApiToken, TokenScope
 from .agencies import Agency
-from .audit import AuditAction, AuditEvent
-from .base import PlanObject, TimeStampedModel
+from .audit import PLAN_ACTIONS, AuditAction, AuditEvent
+from .base import PLAN_TYPES, PlanObject, TimeStampedModel, plan_types
 from .plan import Goal, Pillar
 from .projects import Project, ProjectAgencyRole, ProjectCountry, ProjectLink
 from .webhooks import (
@@ -13,6 +13,9 @@ from .webhooks import (
 )
 
 __all__ = [
+    "PLAN_ACTIONS",
+    "PLAN_TYPES",
+    "plan_types",
     "Agency",
     "AgencyMembership",
     "ApiToken",

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from workplan.access import Role
+from workplan.choices import Role
 
 from .agencies import Agency
 from .base import TimeStampedModel

@@ -12,6 +12,19 @@ from .base import PlanObject, code_field, translated
 class Agency(PlanObject):
     """A government body of either country taking part in the plan."""
 
+    public_type = "agency"
+    public_order = 3
+    audit_fields = (
+        "code",
+        "acronym",
+        "country",
+        "name_en",
+        "name_es",
+        "organisation_type",
+        "parent",
+        "website",
+    )
+
     code = code_field()
     acronym = models.CharField(
         max_length=20, blank=True, help_text="Official acronym; blank where there is none."
@@ -50,6 +63,18 @@ class Agency(PlanObject):
 
     def __str__(self) -> str:
         return f"{self.acronym or self.code} — {translated(self, 'name')}"
+
+    def archive_blocker(self) -> str | None:
+        if self.project_roles.filter(project__archived_at__isnull=True).exists():
+            return "The agency takes part in active projects; remove it from them first."
+        if self.children.active().exists():
+            return "Archive the agency's sub-agencies first."
+        return None
+
+    def restore_blocker(self) -> str | None:
+        if self.parent is not None and self.parent.archived_at is not None:
+            return f"Restore agency {self.parent.code} first."
+        return None
 
     def clean(self) -> None:
         # A parent chain must end: A under B under A could never be archived.

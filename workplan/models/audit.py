@@ -1,15 +1,17 @@
 from django.conf import settings
 from django.db import models
 
-# The kinds of object the audit trail, the change feed and webhooks speak of.
-OBJECT_TYPES = ("pillar", "goal", "agency", "project")
-
 
 class AuditAction(models.TextChoices):
     CREATE = "create", "Create"
     UPDATE = "update", "Update"
     ARCHIVE = "archive", "Archive"
     RESTORE = "restore", "Restore"
+    DELETE = "delete", "Delete"  # records that are not plan objects (webhook subscriptions)
+
+
+# What can happen to a plan object (the change feed's and webhooks' actions).
+PLAN_ACTIONS = ("create", "update", "archive", "restore")
 
 
 class AuditEvent(models.Model):

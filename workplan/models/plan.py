@@ -9,6 +9,10 @@ from .base import PlanObject, code_field, translated
 class Pillar(PlanObject):
     """One of the four pillars of the work plan."""
 
+    public_type = "pillar"
+    public_order = 1
+    audit_fields = ("code", "number", "name_en", "name_es", "description_en", "description_es")
+
     code = code_field()
     number = models.PositiveSmallIntegerField(unique=True, validators=[MaxValueValidator(999)])
     name_en = models.CharField("name (English)", max_length=200)
@@ -29,9 +33,26 @@ class Pillar(PlanObject):
     def __str__(self) -> str:
         return f"{self.code} {translated(self, 'name')}"
 
+    def archive_blocker(self) -> str | None:
+        if self.goals.active().exists():
+            return "Archive the pillar's goals first."
+        return None
+
 
 class Goal(PlanObject):
     """A goal under a pillar."""
+
+    public_type = "goal"
+    public_order = 2
+    audit_fields = (
+        "code",
+        "pillar",
+        "number",
+        "title_en",
+        "title_es",
+        "description_en",
+        "description_es",
+    )
 
     code = code_field()
     pillar = models.ForeignKey(Pillar, on_delete=models.PROTECT, related_name="goals")
@@ -54,3 +75,13 @@ class Goal(PlanObject):
 
     def __str__(self) -> str:
         return f"{self.code} {translated(self, 'title')}"
+
+    def archive_blocker(self) -> str | None:
+        if self.projects.active().exists():
+            return "Archive or move the goal's projects first."
+        return None
+
+    def restore_blocker(self) -> str | None:
+        if self.pillar.archived_at is not None:
+            return f"Restore pillar {self.pillar.code} first."
+        return None

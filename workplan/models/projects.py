@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -9,7 +11,7 @@ from workplan.choices import (
     country_choices,
     currency_choices,
 )
-from workplan.querysets import ProjectQuerySet
+from workplan.querysets import PlanQuerySet
 
 from .agencies import Agency
 from .base import PlanObject, TimeStampedModel, code_field, translated
@@ -18,6 +20,28 @@ from .plan import Goal
 
 class Project(PlanObject):
     """An activity that carries out a goal of the plan."""
+
+    public_type = "project"
+    public_order = 4
+    audit_fields = (
+        "code",
+        "goal",
+        "title_en",
+        "title_es",
+        "description_en",
+        "description_es",
+        "status",
+        "announced_on",
+        "planned_start",
+        "planned_end",
+        "actual_start",
+        "actual_end",
+        "budget_amount",
+        "budget_currency",
+        "is_published",
+    )
+    published_field = "is_published"
+    agency_path = "agency_roles__agency"
 
     code = code_field()
     goal = models.ForeignKey(Goal, on_delete=models.PROTECT, related_name="projects")
@@ -50,7 +74,7 @@ class Project(PlanObject):
     )
     agencies = models.ManyToManyField(Agency, through="ProjectAgencyRole", related_name="projects")
 
-    objects = ProjectQuerySet.as_manager()
+    objects = PlanQuerySet.as_manager()
 
     class Meta:
         ordering = ["code"]
@@ -80,6 +104,39 @@ class Project(PlanObject):
 
     def __str__(self) -> str:
         return f"{self.code} {translated(self, 'title')}"
+
+    def audit_related(self) -> dict[str, Any]:
+        # Fresh queries ordered by code, not the related managers: a caller may have
+        # prefetched them in another order, and the snapshot must not depend on it.
+        return {
+            "countries": sorted(
+                ProjectCountry.objects.filter(project=self).values_list("country", flat=True)
+            ),
+            "participating_agencies": [
+                {"agency": code, "role": role, "is_lead": lead, "source": source}
+                for code, role, lead, source in ProjectAgencyRole.objects.filter(project=self)
+                .order_by("agency__code")
+                .values_list("agency__code", "role", "is_lead", "source")
+            ],
+            "links": list(
+                ProjectLink.objects.filter(project=self)
+                .order_by("url")
+                .values("url", "label_en", "label_es")
+            ),
+        }
+
+    @classmethod
+    def audience(cls, state: dict[str, Any]) -> tuple[bool, list[str]]:
+        """Published projects are public; unpublished ones are seen by their agencies."""
+        if not state or state.get("archived"):
+            return False, []
+        agencies = sorted(p["agency"] for p in state.get("participating_agencies", []))
+        return bool(state.get("is_published")), agencies
+
+    def restore_blocker(self) -> str | None:
+        if self.goal.archived_at is not None:
+            return f"Restore goal {self.goal.code} first."
+        return None
 
     def clean(self) -> None:
         # Field-specific messages for what the check constraints also enforce.

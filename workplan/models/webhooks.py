@@ -6,23 +6,28 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from .audit import OBJECT_TYPES, AuditAction, AuditEvent
-from .base import TimeStampedModel
+from .audit import PLAN_ACTIONS, AuditEvent
+from .base import TimeStampedModel, plan_types
 
-ACTIONS = tuple(AuditAction.values)
-EVENT_TYPE = re.compile(rf"^(\*|({'|'.join(OBJECT_TYPES)})\.(\*|{'|'.join(ACTIONS)}))$")
+ACTIONS = PLAN_ACTIONS
+
+
+def _event_type_pattern() -> re.Pattern[str]:
+    types = "|".join(plan_types())
+    return re.compile(rf"^(\*|({types})\.(\*|{'|'.join(ACTIONS)}))$")
 
 
 def check_event_types(value: Any) -> None:
     """A non-empty list of "<object type>.<action>", "<object type>.*" or "*"."""
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ValidationError({"event_types": "Give a non-empty list of event types."})
-    wrong = [v for v in value if not EVENT_TYPE.match(v)]
+    pattern = _event_type_pattern()
+    wrong = [v for v in value if not pattern.match(v)]
     if wrong:
         raise ValidationError(
             {
                 "event_types": f"Unknown event type(s): {', '.join(wrong)}; use "
-                f"'<object type>.<action>' with object types {', '.join(OBJECT_TYPES)} and "
+                f"'<object type>.<action>' with object types {', '.join(plan_types())} and "
                 f"actions {', '.join(ACTIONS)}, '<object type>.*', or '*'."
             }
         )
@@ -65,6 +70,10 @@ class WebhookSubscription(TimeStampedModel):
 
     def clean(self) -> None:
         check_event_types(self.event_types)
+        if self.url:
+            from workplan.webhooks import check_webhook_target
+
+            check_webhook_target(self.url)
 
     def wants(self, event_type: str) -> bool:
         object_type = event_type.split(".", 1)[0]

@@ -1,15 +1,14 @@
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workplan.access import Role
-from workplan.models import Agency, AgencyMembership, TokenScope
-from workplan.services import api_token_create
+from workplan.choices import Role
+from workplan.models import Agency, TokenScope
+from workplan.services import SYSTEM, api_token_create, partner_user_set
 
 
 class Command(BaseCommand):
@@ -44,9 +43,8 @@ class Command(BaseCommand):
         if options["expires_days"] is not None and options["expires_days"] < 1:
             raise CommandError("--expires-days must be 1 or more.")
 
-        user, _ = get_user_model().objects.get_or_create(username=options["username"])
-        AgencyMembership.objects.update_or_create(
-            user=user, defaults={"agency": agency, "role": role}
+        user = partner_user_set(
+            actor=SYSTEM, username=options["username"], agency=agency, role=role
         )
         scope = options["scope"] or (TokenScope.READ if role == Role.READER else TokenScope.WRITE)
         expires_at = (
@@ -55,6 +53,6 @@ class Command(BaseCommand):
             else None
         )
         _, plaintext = api_token_create(
-            user=user, scope=scope, name=options["name"], expires_at=expires_at
+            actor=SYSTEM, user=user, scope=scope, name=options["name"], expires_at=expires_at
         )
         self.stdout.write(plaintext)

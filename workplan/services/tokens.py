@@ -1,0 +1,101 @@
+"""API tokens: issued by plan admins (or commands), shown once, revoked; audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from workplan.models import Agency, AgencyMembership, ApiToken
+from workplan.policy import Action, Actor, check
+
+from .audit import audit_record, write_transaction
+
+
+def _token_state(token: ApiToken) -> dict[str, Any]:
+    return {
+        "user": token.user.get_username(),
+        "name": token.name,
+        "prefix": token.prefix,
+        "scope": token.scope,
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        "revoked": token.revoked_at is not None,
+    }
+
+
+def api_token_issue(*, actor: Actor, token: ApiToken) -> str:
+    """Give an unsaved token its secret and save it; returns the plaintext, shown only once."""
+    with write_transaction():
+        check(actor, Action.ISSUE_TOKENS)
+        plaintext, token.prefix, token.key_hash = ApiToken.generate()
+        token.full_clean(exclude=["key_hash", "prefix"])
+        token.save()
+        audit_record(action="create", obj=token, actor=actor, before={}, after=_token_state(token))
+    return plaintext
+
+
+def api_token_create(
+    *,
+    actor: Actor,
+    user: Any,
+    scope: str,
+    name: str = "",
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Issue a token; returns it with its plaintext, which is shown once and never stored."""
+    token = ApiToken(user=user, name=name, scope=scope, expires_at=expires_at)
+    return token, api_token_issue(actor=actor, token=token)
+
+
+def api_token_rename(*, actor: Actor, token: ApiToken, name: str) -> None:
+    with write_transaction():
+        check(actor, Action.ISSUE_TOKENS)
+        before = _token_state(token)
+        token.name = name
+        token.save(update_fields=["name"])
+        audit_record(
+            action="update", obj=token, actor=actor, before=before, after=_token_state(token)
+        )
+
+
+def api_token_revoke(*, actor: Actor, token: ApiToken) -> None:
+    with write_transaction():
+        check(actor, Action.ISSUE_TOKENS)
+        if token.revoked_at is not None:
+            return
+        before = _token_state(token)
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(
+            action="update", obj=token, actor=actor, before=before, after=_token_state(token)
+        )
+
+
+def partner_user_set(*, actor: Actor, username: str, agency: Agency | None, role: str) -> Any:
+    """Create or update a partner user with its agency and role (what its tokens may do)."""
+    with write_transaction():
+        check(actor, Action.ISSUE_TOKENS)
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        membership = AgencyMembership.objects.filter(user=user).first()
+        before = (
+            {
+                "agency": membership.agency.code if membership.agency else None,
+                "role": membership.role,
+            }
+            if membership
+            else {}
+        )
+        membership, _ = AgencyMembership.objects.update_or_create(
+            user=user, defaults={"agency": agency, "role": role}
+        )
+        after = {"agency": agency.code if agency else None, "role": role}
+        audit_record(
+            action="update" if before else "create",
+            obj=membership,
+            actor=actor,
+            before=before,
+            after=after,
+        )
+    return user
