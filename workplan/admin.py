@@ -594,10 +594,24 @@ class ApiTokenAdmin(ServiceAdmin):
 
 
 class MembershipInline(admin.StackedInline):
+    """A user's agency and role: granted by plan admins, saved through the services."""
+
     model = AgencyMembership
     can_delete = True
     autocomplete_fields = ("agency",)
     verbose_name_plural = "API role"
+
+    def _may(self, request: HttpRequest) -> bool:
+        return policy.can(admin_actor(request), Action.ISSUE_TOKENS)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request)
 
 
 User = get_user_model()
@@ -609,6 +623,25 @@ class PartnerUserAdmin(UserAdmin):
     inlines = [*UserAdmin.inlines, MembershipInline]
     list_display = (*UserAdmin.list_display, "membership")  # type: ignore[misc]
     list_select_related = ("membership__agency",)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not AgencyMembership:
+            super().save_formset(request, form, formset, change)
+            return
+        actor = admin_actor(request)
+        # Saved by the service, not the formset: it reports no rows of its own.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for row in formset.forms:
+            data = row.cleaned_data
+            if not data or not (row.has_changed() or data.get("DELETE")):
+                continue
+            if data.get("DELETE"):
+                if row.instance.pk:
+                    services.agency_membership_remove(actor=actor, membership=row.instance)
+                continue
+            services.agency_membership_set(
+                actor=actor, user=form.instance, agency=data.get("agency"), role=data["role"]
+            )
 
 
 @admin.register(AuditEvent)

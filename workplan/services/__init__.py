@@ -28,6 +28,8 @@ from .projects import (
     project_bulk_upsert,
 )
 from .tokens import (
+    agency_membership_remove,
+    agency_membership_set,
     api_token_create,
     api_token_issue,
     api_token_rename,
@@ -57,6 +59,8 @@ __all__ = [
     "ProjectData",
     "SubscriptionData",
     "VersionMismatch",
+    "agency_membership_remove",
+    "agency_membership_set",
     "agency_roles_check",
     "api_token_create",
     "api_token_issue",

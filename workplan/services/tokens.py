@@ -73,29 +73,53 @@ def api_token_revoke(*, actor: Actor, token: ApiToken) -> None:
         )
 
 
-def partner_user_set(*, actor: Actor, username: str, agency: Agency | None, role: str) -> Any:
-    """Create or update a partner user with its agency and role (what its tokens may do)."""
+def _membership_state(membership: AgencyMembership | None) -> dict[str, Any]:
+    if membership is None:
+        return {}
+    code = membership.agency.code if membership.agency else None
+    return {"user": membership.user.get_username(), "agency": code, "role": membership.role}
+
+
+def agency_membership_set(
+    *, actor: Actor, user: Any, agency: Agency | None, role: str
+) -> AgencyMembership:
+    """Give a user its agency and role (what the user and its tokens may do)."""
     with write_transaction():
         check(actor, Action.ISSUE_TOKENS)
-        user, _ = get_user_model().objects.get_or_create(username=username)
         membership = AgencyMembership.objects.filter(user=user).first()
-        before = (
-            {
-                "agency": membership.agency.code if membership.agency else None,
-                "role": membership.role,
-            }
-            if membership
-            else {}
-        )
-        membership, _ = AgencyMembership.objects.update_or_create(
-            user=user, defaults={"agency": agency, "role": role}
-        )
-        after = {"agency": agency.code if agency else None, "role": role}
+        before = _membership_state(membership)
+        membership = membership or AgencyMembership(user=user)
+        membership.agency, membership.role = agency, role
+        membership.full_clean(exclude=["user"])
+        membership.save()
         audit_record(
             action="update" if before else "create",
             obj=membership,
             actor=actor,
             before=before,
-            after=after,
+            after=_membership_state(membership),
         )
+    return membership
+
+
+def agency_membership_remove(*, actor: Actor, membership: AgencyMembership) -> None:
+    with write_transaction():
+        check(actor, Action.ISSUE_TOKENS)
+        before = _membership_state(membership)
+        audit_record(
+            action="delete",
+            obj=membership,
+            actor=actor,
+            before=before,
+            after=dict.fromkeys(before) | {"deleted": True},
+        )
+        membership.delete()
+
+
+def partner_user_set(*, actor: Actor, username: str, agency: Agency | None, role: str) -> Any:
+    """Create or update a partner user with its agency and role (for commands)."""
+    with write_transaction():
+        check(actor, Action.ISSUE_TOKENS)
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        agency_membership_set(actor=actor, user=user, agency=agency, role=role)
     return user

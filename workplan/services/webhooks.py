@@ -83,7 +83,7 @@ def webhook_subscription_delete(*, actor: Actor, subscription: WebhookSubscripti
             obj=subscription,
             actor=actor,
             before=before,
-            after={"deleted": True},
+            after=dict.fromkeys(before) | {"deleted": True},
         )
         subscription.delete()
 
