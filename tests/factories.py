@@ -1,10 +1,26 @@
 """Factories for tests. Invented data lives only here and in the benchmark data set."""
 
-import factory
-from factory.django import DjangoModelFactory
+from typing import Any
 
-from workplan.choices import OrganisationRole
-from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole, ProjectCountry
+import factory
+from django.conf import settings
+from factory.django import DjangoModelFactory, Password
+
+from workplan.choices import OrganisationRole, Role
+from workplan.models import (
+    Agency,
+    AgencyMembership,
+    ApiToken,
+    Goal,
+    Pillar,
+    Project,
+    ProjectAgencyRole,
+    ProjectCountry,
+    ProjectLink,
+    TokenScope,
+)
+from workplan.policy import SYSTEM
+from workplan.services import api_token_issue
 
 
 class PillarFactory(DjangoModelFactory):
@@ -69,3 +85,49 @@ class ProjectCountryFactory(DjangoModelFactory):
 
     project = factory.SubFactory(ProjectFactory)
     country = "MX"
+
+
+class ProjectLinkFactory(DjangoModelFactory):
+    class Meta:
+        model = ProjectLink
+
+    project = factory.SubFactory(ProjectFactory)
+    url = factory.Sequence(lambda n: f"https://example.org/projects/{n}")
+    label_en = "Announcement"
+    label_es = "Anuncio"
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = settings.AUTH_USER_MODEL
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user-{n}")
+    password = Password(None)  # unusable: partners authenticate with tokens
+
+
+class AgencyMembershipFactory(DjangoModelFactory):
+    """A partner user's role at an agency (`agency=None` with `role=Role.ADMIN`: a plan admin)."""
+
+    class Meta:
+        model = AgencyMembership
+
+    user = factory.SubFactory(UserFactory)
+    agency = factory.SubFactory(AgencyFactory)
+    role = Role.READER
+
+
+class ApiTokenFactory(DjangoModelFactory):
+    """An API token issued as the service issues it; `token.plaintext` is its secret."""
+
+    class Meta:
+        model = ApiToken
+
+    user = factory.SubFactory(UserFactory)
+    scope = TokenScope.WRITE
+
+    @classmethod
+    def _create(cls, model_class: type[ApiToken], *args: Any, **kwargs: Any) -> ApiToken:
+        token = model_class(*args, **kwargs)
+        token.plaintext = api_token_issue(actor=SYSTEM, token=token)
+        return token

@@ -4,12 +4,12 @@ import io
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from api.models import IdempotencyRecord
+from tests.conftest import make_user
 from workplan import services
 from workplan.models import DeliveryStatus, Pillar, WebhookDelivery, WebhookSubscription
 
@@ -53,7 +53,7 @@ def test_recent_pending_deliveries_are_left_alone(django_capture_on_commit_callb
 
 
 def test_expired_idempotency_records_are_purged():
-    user = get_user_model().objects.create(username="partner")
+    user = make_user("partner")
     now = timezone.now()
     old = IdempotencyRecord.objects.create(
         user=user,

@@ -15,8 +15,8 @@ The world is small and built with factories so that the matrix stays fast:
 - for pillars, goals and agencies: an `active` object that can be archived (no
   children, no projects) and an `archived` one that can be restored.
 
-Partner roles authenticate with real bearer tokens (`api_token_create`), so every
-request goes through the token path: `editor_a_read` and `admin_read` are read-scope
+Partner roles authenticate with real bearer tokens (issued by the token service), so
+every request goes through the token path: `editor_a_read` and `admin_read` are read-scope
 tokens of the editor of A and of the plan admin (an AgencyMembership with role
 admin, not a superuser); every other partner token is write-scoped, so a refusal
 comes from the role, never from the scope.
@@ -30,14 +30,15 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.conftest import assert_problem, auth_header, client_for, make_user
 from tests.factories import (
     AgencyFactory,
+    ApiTokenFactory,
     GoalFactory,
     PillarFactory,
     ProjectAgencyRoleFactory,
@@ -47,7 +48,6 @@ from tests.factories import (
 from workplan.choices import Role
 from workplan.models import (
     Agency,
-    AgencyMembership,
     AuditEvent,
     Goal,
     Pillar,
@@ -56,7 +56,7 @@ from workplan.models import (
     ProjectAgencyRole,
 )
 from workplan.policy import SYSTEM
-from workplan.services import api_token_create, api_token_revoke
+from workplan.services import api_token_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -259,12 +259,6 @@ class World:
     etags: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-def partner_user(username: str, role: str, agency: Agency | None) -> Any:
-    user = get_user_model().objects.create_user(username=username, password="x")
-    AgencyMembership.objects.create(user=user, agency=agency, role=role)
-    return user
-
-
 def project_of(code: str, word: str, roles: list[tuple[Agency, str, bool, str]], **kw: Any):
     project = ProjectFactory(
         code=code,
@@ -280,14 +274,6 @@ def project_of(code: str, word: str, roles: list[tuple[Agency, str, bool, str]],
     for country in ("MX", "US"):
         ProjectCountryFactory(project=project, country=country)
     return project
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counters():
-    # Throttle counters live in the cache; the matrix makes many anonymous calls.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture(scope="module")
@@ -357,10 +343,10 @@ def build_world() -> World:
     )
 
     users = {
-        "reader_a": partner_user("reader-a", Role.READER, se),
-        "editor_a": partner_user("editor-a", Role.EDITOR, se),
-        "editor_b": partner_user("editor-b", Role.EDITOR, doc),
-        "admin": partner_user("plan-admin", Role.ADMIN, None),
+        "reader_a": make_user("reader-a", Role.READER, se),
+        "editor_a": make_user("editor-a", Role.EDITOR, se),
+        "editor_b": make_user("editor-b", Role.EDITOR, doc),
+        "admin": make_user("plan-admin", Role.ADMIN, None),
     }
     w.admin_user = users["admin"]
     for caller, user, scope in [
@@ -371,8 +357,8 @@ def build_world() -> World:
         ("admin", users["admin"], "write"),
         ("admin_read", users["admin"], "read"),
     ]:
-        token, plaintext = api_token_create(actor=SYSTEM, user=user, scope=scope, name=caller)
-        w.partners[caller] = Partner(user, token, plaintext)
+        token = ApiTokenFactory(user=user, scope=scope, name=caller)
+        w.partners[caller] = Partner(user, token, token.plaintext)
     assert not w.admin_user.is_superuser and not w.admin_user.is_staff
     return w
 
@@ -417,9 +403,7 @@ def etag_of(world: World, resource: str, obj: PlanObject) -> str:
         return f'"{obj.version}"'
     key = (resource, obj.code)
     if key not in world.etags:
-        admin = APIClient()
-        admin.force_authenticate(world.admin_user)
-        response = admin.get(detail_url(resource, obj.code))
+        response = client_for(world.admin_user).get(detail_url(resource, obj.code))
         assert response.status_code == 200, response.content[:300]
         world.etags[key] = response["ETag"]
     # Each test starts from the world as built, so the object is at the version read then.
@@ -507,23 +491,6 @@ def send(
     if method == "get":
         return client.get(url, **extra)
     return getattr(client, method)(url, body, format="json", **extra)
-
-
-def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.content[:500]
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    if status == 401:
-        assert response["WWW-Authenticate"].startswith("Bearer")
-    if field is not None:
-        fields = {e["field"] for e in body["errors"]}
-        assert field in fields or any(f and f.startswith(f"{field}.") for f in fields), body
-    return body
-
-
-def error_fields(response: Any) -> set[str]:
-    return {e["field"] for e in response.json()["errors"] if e["field"]}
 
 
 def listed(world: World, caller: str, url: str) -> list[str]:
@@ -1035,18 +1002,14 @@ def test_anonymous_reading_off_does_not_reveal_what_exists(world, settings):
 
 def _expired(world: World) -> str:
     user = world.partners["editor_a"].user
-    _, plaintext = api_token_create(
-        actor=SYSTEM, user=user, scope="write", expires_at=timezone.now() - timedelta(seconds=1)
-    )
-    return f"Bearer {plaintext}"
+    token = ApiTokenFactory(user=user, expires_at=timezone.now() - timedelta(seconds=1))
+    return f"Bearer {token.plaintext}"
 
 
 def _revoked(world: World) -> str:
-    token, plaintext = api_token_create(
-        actor=SYSTEM, user=world.partners["editor_a"].user, scope="write"
-    )
+    token = ApiTokenFactory(user=world.partners["editor_a"].user)
     api_token_revoke(actor=SYSTEM, token=token)
-    return f"Bearer {plaintext}"
+    return f"Bearer {token.plaintext}"
 
 
 def _inactive_user(world: World) -> str:
@@ -1112,12 +1075,8 @@ def test_bad_credentials_are_401_never_anonymous(world, credentials):
 
 def test_unexpired_token_works_and_records_its_use(world):
     user = world.partners["editor_a"].user
-    token, plaintext = api_token_create(
-        actor=SYSTEM, user=user, scope="read", expires_at=timezone.now() + timedelta(hours=1)
-    )
-    response = APIClient().get(
-        "/api/v1/projects/DRAFT-A/", HTTP_AUTHORIZATION=f"Bearer {plaintext}"
-    )
+    token = ApiTokenFactory(user=user, scope="read", expires_at=timezone.now() + timedelta(hours=1))
+    response = APIClient().get("/api/v1/projects/DRAFT-A/", **auth_header(token.plaintext))
     assert response.status_code == 200
     token.refresh_from_db()
     assert token.last_used_at is not None

@@ -2,21 +2,11 @@
 
 import pytest
 
+from tests.conftest import assert_problem, client_for
+
 pytestmark = pytest.mark.django_db
 
 LISTS = ["pillars", "goals", "agencies", "projects"]
-
-
-def assert_problem(response, status: int, field: str | None = None) -> dict:
-    assert response.status_code == status, response.content[:300]
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["title"] and body["detail"] and body["type"]
-    if field is not None:
-        assert field in {e["field"] for e in body["errors"]}, body
-        assert field in body["detail"]
-    return body
 
 
 @pytest.mark.parametrize("resource", LISTS)
@@ -91,9 +81,8 @@ def test_unknown_urls_are_json_404(api, path):
         ("get", "/api/v1/projects/HLED-2021-01/restore/"),
     ],
 )
-def test_method_not_allowed_is_405(api, real_plan, admin_user, method, path):
-    api.force_authenticate(admin_user)
-    body = assert_problem(getattr(api, method)(path, {}, format="json"), 405)
+def test_method_not_allowed_is_405(real_plan, admin_user, method, path):
+    body = assert_problem(getattr(client_for(admin_user), method)(path, {}, format="json"), 405)
     assert body["code"] == "method_not_allowed"
 
 

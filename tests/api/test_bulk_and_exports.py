@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
@@ -26,14 +25,19 @@ from rest_framework.test import APIClient
 
 from api.exports import CSV_COLUMNS
 from api.models import IdempotencyRecord
-from api.throttling import AnonymousRateThrottle, TokenRateThrottle
-from tests.conftest import SHARED
+from tests.conftest import (
+    IATI_SCHEMA,
+    assert_problem,
+    get_ok,
+    list_all,
+    make_user,
+    token_client,
+)
 from tests.factories import AgencyFactory, GoalFactory
 from workplan import services
 from workplan.choices import Role
 from workplan.models import (
     Agency,
-    AgencyMembership,
     AuditEvent,
     Goal,
     Project,
@@ -41,10 +45,8 @@ from workplan.models import (
     ProjectCountry,
     ProjectLink,
 )
-from workplan.policy import SYSTEM
-from workplan.services import api_token_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_throttling")]
 
 A = "MX-SE"
 B = "US-DOC"
@@ -54,7 +56,6 @@ BULK = "/api/v1/projects/bulk/"
 CSV_URL = "/api/v1/projects/export/csv/"
 IATI_URL = "/api/v1/projects/export/iati/"
 PLAN_URL = "/api/v1/plan/"
-PROBLEM = "application/problem+json"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
@@ -85,27 +86,6 @@ def _unpublished(code: str, goal: str, agency: str, **extra: Any) -> None:
     )
 
 
-@pytest.fixture(autouse=True)
-def _no_throttling(monkeypatch: pytest.MonkeyPatch) -> None:
-    rates = {"anon": "100000/minute", "token": "100000/minute"}
-    monkeypatch.setattr(AnonymousRateThrottle, "THROTTLE_RATES", rates)
-    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", rates)
-
-
-def make_client(username: str, role: str | None, agency: str | None, scope: str = "write") -> Any:
-    client = APIClient()
-    if role is None:
-        return client
-    user = get_user_model().objects.create(username=username)
-    AgencyMembership.objects.create(
-        user=user, agency=Agency.objects.get(code=agency) if agency else None, role=role
-    )
-    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope=scope)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
-    client.user = user
-    return client
-
-
 @pytest.fixture
 def clients(real_plan: None) -> dict[str, Any]:
     _unpublished(
@@ -113,39 +93,15 @@ def clients(real_plan: None) -> dict[str, Any]:
     )
     _unpublished(UNPUBLISHED_OF_B, "P2-G1", B, countries=["US"])
     return {
-        "anonymous": make_client("anonymous", None, None),
-        "reader_a": make_client("reader-se", Role.READER, A),
-        "editor_a": make_client("editor-se", Role.EDITOR, A),
-        "editor_b": make_client("editor-doc", Role.EDITOR, B),
-        "admin": make_client("plan-admin", Role.ADMIN, None),
+        "anonymous": token_client(),
+        "reader_a": token_client(make_user("reader-se", Role.READER, A)),
+        "editor_a": token_client(make_user("editor-se", Role.EDITOR, A)),
+        "editor_b": token_client(make_user("editor-doc", Role.EDITOR, B)),
+        "admin": token_client(make_user("plan-admin", Role.ADMIN)),
     }
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.content[:800])
-    assert response["Content-Type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    return body
-
-
-def get_ok(client: Any, url: str, **extra: Any) -> Any:
-    response = client.get(url, **extra)
-    assert response.status_code == 200, (url, response.status_code, response.content[:800])
-    return response.json()
-
-
-def list_projects(client: Any, query: str = "") -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    url: str | None = f"/api/v1/projects/?lang=all&page_size=100{'&' + query if query else ''}"
-    while url:
-        body = get_ok(client, url)
-        items += body["results"]
-        url = body["next"]
-    return items
 
 
 def list_codes(client: Any, resource: str, query: str = "") -> list[str]:
@@ -431,7 +387,7 @@ def test_editor_bulk_within_its_rights(clients):
     [("anonymous", 401), ("reader_a", 403), ("editor_read_token", 403)],
 )
 def test_bulk_needs_a_writer(clients, caller, status):
-    client = clients.get(caller) or make_client("editor-read", Role.EDITOR, A, scope="read")
+    client = clients.get(caller) or token_client(make_user("editor-read", Role.EDITOR, A), "read")
     before = db_state()
     assert_problem(bulk(client, [{"code": "HLED-2021-01", "status": "2"}]), status)
     assert db_state() == before
@@ -609,7 +565,7 @@ def test_csv_equals_the_list(clients, caller):
     for query in EXPORT_QUERIES:
         header, rows = read_csv(client, query)
         assert header == CSV_COLUMNS
-        items = list_projects(client, query)
+        items = list_all(client, "projects", query)
         assert [r["code"] for r in rows] == [i["code"] for i in items], (caller, query)
         for row, item in zip(rows, items, strict=True):
             assert_row_matches(row, item)
@@ -652,7 +608,7 @@ def test_csv_response_headers(clients):
 
 @pytest.fixture(scope="module")
 def iati_schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(SHARED / "iati-2.03" / "iati-activities-schema.xsd")))
+    return etree.XMLSchema(etree.parse(str(IATI_SCHEMA)))
 
 
 def read_iati(client: Any, schema: etree.XMLSchema, query: str = "") -> Any:
@@ -675,7 +631,7 @@ def test_iati_is_valid_and_equals_the_list(clients, iati_schema, caller):
         root = read_iati(client, iati_schema, query)
         assert root.tag == "iati-activities" and root.get("version") == "2.03"
         activities = root.findall("iati-activity")
-        items = list_projects(client, query)
+        items = list_all(client, "projects", query)
         identifiers = [a.findtext("iati-identifier") for a in activities]
         assert len(set(identifiers)) == len(identifiers)
         assert identifiers == [f"{ref}-{i['code']}" for i in items], (caller, query)

@@ -19,19 +19,15 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from api.throttling import AnonymousRateThrottle, TokenRateThrottle
+from tests.conftest import assert_problem, get_ok, list_all, make_user, token_client
 from workplan.choices import Role
-from workplan.models import Agency, AgencyMembership, AuditEvent, plan_types
-from workplan.policy import SYSTEM
-from workplan.services import api_token_create
+from workplan.models import AuditEvent, plan_types
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_throttling")]
 
 FEED = "/api/v1/changes/"
-PROBLEM = "application/problem+json"
 A = "MX-SE"
 B = "US-DOC"
 RESOURCES = {"pillar": "pillars", "goal": "goals", "agency": "agencies", "project": "projects"}
@@ -48,36 +44,14 @@ def plan_events() -> Any:
 # -- world -------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _no_throttling(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A replay makes many calls; the throttles have their own tests."""
-    rates = {"anon": "100000/minute", "token": "100000/minute"}
-    monkeypatch.setattr(AnonymousRateThrottle, "THROTTLE_RATES", rates)
-    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", rates)
-
-
-def make_client(username: str, role: str | None, agency: str | None = None) -> APIClient:
-    """A client for a partner user with a write token; `role=None` is anonymous."""
-    client = APIClient()
-    if role is None:
-        return client
-    user = get_user_model().objects.create(username=username)
-    AgencyMembership.objects.create(
-        user=user, agency=Agency.objects.get(code=agency) if agency else None, role=role
-    )
-    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope="write")
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
-    return client
-
-
 @pytest.fixture
 def clients(real_plan: None) -> dict[str, APIClient]:
     return {
-        "anonymous": make_client("anonymous", None),
-        "reader_a": make_client("reader-se", Role.READER, A),
-        "editor_a": make_client("editor-se", Role.EDITOR, A),
-        "editor_b": make_client("editor-doc", Role.EDITOR, B),
-        "admin": make_client("plan-admin", Role.ADMIN),
+        "anonymous": token_client(),
+        "reader_a": token_client(make_user("reader-se", Role.READER, A)),
+        "editor_a": token_client(make_user("editor-se", Role.EDITOR, A)),
+        "editor_b": token_client(make_user("editor-doc", Role.EDITOR, B)),
+        "admin": token_client(make_user("plan-admin", Role.ADMIN)),
     }
 
 
@@ -86,12 +60,6 @@ def clients(real_plan: None) -> dict[str, APIClient]:
 
 def detail_url(resource: str, code: str) -> str:
     return f"/api/v1/{resource}/{code}/"
-
-
-def get_ok(client: APIClient, url: str, **extra: Any) -> Any:
-    response = client.get(url, **extra)
-    assert response.status_code == 200, (url, response.status_code, response.content[:800])
-    return response.json()
 
 
 def create(client: APIClient, resource: str, body: dict[str, Any]) -> None:
@@ -339,16 +307,6 @@ def both(translations: dict[str, dict[str, str]], name: str) -> tuple[str, str]:
     return translations["en"][name], translations["es"][name]
 
 
-def list_all(client: APIClient, resource: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    url: str | None = f"/api/v1/{resource}/?lang=all&page_size=100"
-    while url:
-        body = get_ok(client, url)
-        items += body["results"]
-        url = body["next"]
-    return items
-
-
 def from_lists(client: APIClient) -> dict[str, dict[str, dict[str, Any]]]:
     """What the list endpoints show this caller, in comparable form."""
     view: dict[str, dict[str, dict[str, Any]]] = {}
@@ -520,14 +478,6 @@ def whole_feed(client: APIClient, query: str = "") -> list[dict[str, Any]]:
         if not body["has_more"]:
             return entries
         url = body["next"]
-
-
-def assert_problem(response: Any, status: int, field: str) -> None:
-    assert response.status_code == status, (response.status_code, response.content[:500])
-    assert response["Content-Type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert field in {e["field"] for e in body["errors"]}, body
 
 
 def test_the_plan_is_the_only_history_at_the_start(clients):

@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.cache import cache, caches
 from rest_framework.test import APIClient
 
 from api.throttling import AnonymousRateThrottle, TokenRateThrottle
+from tests.conftest import assert_problem, auth_header, make_user, token_headers
 from tests.factories import (
     AgencyFactory,
+    ApiTokenFactory,
     GoalFactory,
     PillarFactory,
     ProjectAgencyRoleFactory,
@@ -27,56 +28,9 @@ from tests.factories import (
     ProjectFactory,
 )
 from workplan.choices import Role
-from workplan.models import Agency, AgencyMembership, AuditEvent, Pillar, Project
-from workplan.policy import SYSTEM
-from workplan.services import api_token_create
+from workplan.models import AuditEvent, Pillar, Project
 
 pytestmark = pytest.mark.django_db
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    """The response is a problem document for `status`; with `field`, one naming that field."""
-    assert response.status_code == status, (response.status_code, response.content[:500])
-    assert response["Content-Type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    for key in ("type", "title", "detail"):
-        assert isinstance(body.get(key), str) and body[key], (key, body)
-    assert response.has_header("X-Request-ID")
-    if field is not None:
-        fields = {e["field"] for e in body["errors"]}
-        assert field in fields, body
-        for error in body["errors"]:
-            assert set(error) == {"field", "code", "message"}
-            assert error["code"] and error["message"]
-    return body
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counters() -> Iterator[None]:
-    # The locmem cache lives as long as the process: earlier tests' anonymous requests
-    # must not eat into this file's throttle budget.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def make_user(username: str, role: str | None = None, agency: str | None = None) -> Any:
-    user = get_user_model().objects.create_user(username=username)
-    if role is not None:
-        AgencyMembership.objects.create(
-            user=user,
-            role=role,
-            agency=Agency.objects.get(code=agency) if agency else None,
-        )
-    return user
-
-
-def bearer(user: Any, scope: str = "write") -> dict[str, str]:
-    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope=scope)
-    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
 
 
 @pytest.fixture
@@ -95,12 +49,12 @@ def plan(db: Any) -> None:
 @pytest.fixture
 def editor(plan: None) -> dict[str, str]:
     """Bearer header of a write token of an MX-SE editor."""
-    return bearer(make_user("se-editor", Role.EDITOR, "MX-SE"))
+    return token_headers(make_user("se-editor", Role.EDITOR, "MX-SE"))
 
 
 @pytest.fixture
 def plan_admin(plan: None) -> dict[str, str]:
-    return bearer(make_user("plan-admin", Role.ADMIN))
+    return token_headers(make_user("plan-admin", Role.ADMIN))
 
 
 def project_body(code: str = "HLED-2026-01", **overrides: Any) -> dict[str, Any]:
@@ -521,7 +475,7 @@ def test_anonymous_limit_does_not_apply_to_token_users(
 
 def test_token_limits_are_counted_per_token(api: APIClient, plan: None, tiny_rates: dict) -> None:
     user = make_user("two-tokens", Role.READER, "MX-SE")
-    first, second = bearer(user, "read"), bearer(user, "read")
+    first, second = token_headers(user, "read"), token_headers(user, "read")
     for _ in range(5):
         assert api.get("/api/v1/pillars/", **first).status_code == 200
 
@@ -610,8 +564,9 @@ def test_token_counters_live_in_redis(
 ) -> None:
     raw, prefix = redis_cache
     user = make_user("redis-reader", Role.READER, "MX-SE")
-    token, plaintext = api_token_create(actor=SYSTEM, user=user, scope="read")
-    header = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+    token = ApiTokenFactory(user=user, scope="read")
+    plaintext = token.plaintext
+    header = auth_header(plaintext)
     for _ in range(5):
         assert api.get("/api/v1/pillars/", **header).status_code == 200
 

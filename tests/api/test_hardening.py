@@ -1,20 +1,24 @@
 """Edge cases found in review: each was a 500, a silent overwrite or a leak."""
 
 import json
-from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
 from api.errors import as_api_exception
-from tests.factories import AgencyFactory, GoalFactory, ProjectAgencyRoleFactory, ProjectFactory
+from tests.conftest import client_for, make_user
+from tests.factories import (
+    AgencyFactory,
+    AgencyMembershipFactory,
+    GoalFactory,
+    ProjectAgencyRoleFactory,
+    ProjectFactory,
+)
 from workplan import services
 from workplan.choices import Role
 from workplan.models import (
     Agency,
-    AgencyMembership,
     AuditEvent,
     Pillar,
     Project,
@@ -26,17 +30,9 @@ from workplan.webhooks import webhook_attempt
 pytestmark = pytest.mark.django_db
 
 
-def member(role: str, agency: Agency | None = None, **extra: Any) -> Any:
-    user = get_user_model().objects.create(username=f"{role}-{agency and agency.code}", **extra)
-    AgencyMembership.objects.create(user=user, agency=agency, role=role)
-    return user
-
-
 @pytest.fixture
 def admin_api() -> APIClient:
-    client = APIClient()
-    client.force_authenticate(member(Role.ADMIN))
-    return client
+    return client_for(make_user("plan-admin", Role.ADMIN))
 
 
 def test_a_write_without_if_match_applies_to_the_current_row():
@@ -139,13 +135,13 @@ def test_links_carry_translations_with_lang_all():
 
 
 def test_only_plan_admins_issue_tokens_in_the_admin(client):
-    staff = get_user_model().objects.create_user("clerk", password="pw", is_staff=True)
+    staff = make_user("clerk", is_staff=True)
     from django.contrib.auth.models import Permission
 
     staff.user_permissions.add(*Permission.objects.filter(codename__endswith="apitoken"))
     client.force_login(staff)
     assert client.get("/admin/workplan/apitoken/add/").status_code == 403
-    AgencyMembership.objects.create(user=staff, role=Role.ADMIN)
+    AgencyMembershipFactory(user=staff, role=Role.ADMIN, agency=None)
     assert client.get("/admin/workplan/apitoken/add/").status_code == 200
 
 

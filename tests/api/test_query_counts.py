@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.conftest import make_user, token_headers
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
@@ -59,16 +60,10 @@ def test_filters_add_a_fixed_number_of_queries(api, big_plan, django_assert_num_
 def test_token_authenticated_list_adds_only_the_token_lookup(
     api, big_plan, django_assert_num_queries, resource, page_size
 ):
-    from django.contrib.auth import get_user_model
-
     from workplan.choices import Role
-    from workplan.models import Agency, AgencyMembership
-    from workplan.services import SYSTEM, api_token_create
+    from workplan.models import Agency
 
-    user = get_user_model().objects.create(username="partner")
-    AgencyMembership.objects.create(user=user, agency=Agency.objects.first(), role=Role.EDITOR)
-    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope="write")
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    api.credentials(**token_headers(make_user("partner", Role.EDITOR, Agency.objects.first())))
     api.get("/api/v1/pillars/?page_size=1")  # first use stamps last_used_at
     # One query finds the token with its user, membership and agency.
     with django_assert_num_queries(PINNED[resource] + 1):

@@ -22,6 +22,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 
 from api.idempotency import _fingerprint
 from api.models import IdempotencyRecord
+from tests.conftest import PROBLEM, assert_problem, client_for, make_user, token_headers
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
@@ -32,7 +33,6 @@ from tests.factories import (
 from workplan.choices import Role
 from workplan.models import (
     Agency,
-    AgencyMembership,
     AuditAction,
     AuditEvent,
     Goal,
@@ -40,8 +40,6 @@ from workplan.models import (
     PlanObject,
     Project,
 )
-from workplan.policy import SYSTEM
-from workplan.services import api_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +51,6 @@ RESOURCES: dict[str, type[PlanObject]] = {
 }
 WRITES = ["put", "patch", "delete"]
 STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e]+"$')  # RFC 9110 entity-tag without W/
-PROBLEM = "application/problem+json"
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -61,17 +58,6 @@ PROBLEM = "application/problem+json"
 
 def detail(resource: str, code: str) -> str:
     return f"/api/v1/{resource}/{code}/"
-
-
-def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.content[:500])
-    assert response["Content-Type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["title"] and body["detail"] and body["type"] and body["code"]
-    if field is not None:
-        assert field in {e["field"] for e in body["errors"]}, body
-    return body
 
 
 def row(obj: PlanObject) -> dict[str, Any]:
@@ -218,24 +204,6 @@ def new_object_body(resource: str, n: int, goal: Goal, agency: Agency) -> dict[s
         "countries": ["MX"],
         "participating_agencies": [{"agency": agency.code, "role": "4", "is_lead": True}],
     }
-
-
-def make_admin(django_user_model: Any, username: str) -> Any:
-    return django_user_model.objects.create_superuser(username, f"{username}@example.org", "pw")
-
-
-def make_editor(django_user_model: Any, agency: Agency, username: str = "editor") -> str:
-    """An editor of `agency`; returns the plaintext of its write token."""
-    user = django_user_model.objects.create_user(username, password="pw")
-    AgencyMembership.objects.create(user=user, agency=agency, role=Role.EDITOR)
-    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope="write")
-    return plaintext
-
-
-def client_for(user: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def require_postgresql() -> None:
@@ -444,17 +412,17 @@ def test_weak_etag_never_matches_if_match(api, admin_api, objects, resource, met
 
 
 @pytest.mark.parametrize("if_match", [None, '"999999-x"'])
-def test_if_match_applies_to_agency_editors_too(api, django_user_model, if_match):
+def test_if_match_applies_to_agency_editors_too(api, if_match):
     project = ProjectFactory()
     agency = AgencyFactory(country="MX")
     ProjectAgencyRoleFactory(project=project, agency=agency)
-    token = make_editor(django_user_model, agency)
+    editor = token_headers(make_user("editor", Role.EDITOR, agency))
     before = row(project)
     response = api.patch(
         detail("projects", project.code),
         {"title_en": "Editor's title"},
         format="json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
+        **editor,
         **({} if if_match is None else {"HTTP_IF_MATCH": if_match}),
     )
     assert_problem(response, 428 if if_match is None else 412)
@@ -463,13 +431,12 @@ def test_if_match_applies_to_agency_editors_too(api, django_user_model, if_match
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_patches_with_the_same_etag_exactly_one_wins(django_user_model):
+def test_concurrent_patches_with_the_same_etag_exactly_one_wins():
     require_postgresql()
     project = ProjectFactory()
     agency = AgencyFactory(country="MX")
     ProjectAgencyRoleFactory(project=project, agency=agency)
-    token = make_editor(django_user_model, agency)
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    auth = token_headers(make_user("editor", Role.EDITOR, agency))
     path = detail("projects", project.code)
     first = APIClient().get(path, **auth)
     assert first.status_code == 200
@@ -603,9 +570,9 @@ def test_key_can_be_used_again_after_24_hours(admin_api, goal, agency, age, repl
         assert replay.json()["code"] == second["code"]
 
 
-def test_keys_are_per_user(django_user_model, goal, agency):
-    alice = client_for(make_admin(django_user_model, "alice"))
-    bob = client_for(make_admin(django_user_model, "bob"))
+def test_keys_are_per_user(goal, agency):
+    alice = client_for(make_user("alice", is_staff=True, is_superuser=True))
+    bob = client_for(make_user("bob", is_staff=True, is_superuser=True))
     body_a = new_object_body("projects", 1, goal, agency)
     body_b = new_object_body("projects", 2, goal, agency)
     first_a = post(alice, "projects", body_a, "shared-key")
@@ -618,14 +585,14 @@ def test_keys_are_per_user(django_user_model, goal, agency):
     assert post(bob, "projects", body_b, "shared-key").json()["code"] == body_b["code"]
 
 
-def test_keys_are_per_user_with_tokens(api, django_user_model, goal, agency):
+def test_keys_are_per_user_with_tokens(api, goal, agency):
     # The same key and body from two editors: two requests, not a replay.
-    first = make_editor(django_user_model, agency, "editor-one")
-    second = make_editor(django_user_model, agency, "editor-two")
+    first = token_headers(make_user("editor-one", Role.EDITOR, agency))
+    second = token_headers(make_user("editor-two", Role.EDITOR, agency))
     body = new_object_body("projects", 1, goal, agency)
-    created = post(api, "projects", body, "token-key", HTTP_AUTHORIZATION=f"Bearer {first}")
+    created = post(api, "projects", body, "token-key", **first)
     assert created.status_code == 201, created.content[:500]
-    other = post(api, "projects", body, "token-key", HTTP_AUTHORIZATION=f"Bearer {second}")
+    other = post(api, "projects", body, "token-key", **second)
     # The code is taken now, so the second editor's request runs and is refused.
     assert_problem(other, 400, "code")
     assert "Idempotent-Replayed" not in other
@@ -664,10 +631,10 @@ def test_longest_valid_key_is_accepted(admin_api, goal, agency):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_posts_with_the_same_key_create_one_project(django_user_model):
+def test_concurrent_posts_with_the_same_key_create_one_project():
     require_postgresql()
     goal, agency = GoalFactory(), AgencyFactory(country="MX")
-    token = make_editor(django_user_model, agency)
+    editor = token_headers(make_user("editor", Role.EDITOR, agency))
     body = new_object_body("projects", 1, goal, agency)
 
     def create(i: int) -> tuple[int, str, dict]:
@@ -675,8 +642,8 @@ def test_concurrent_posts_with_the_same_key_create_one_project(django_user_model
             "/api/v1/projects/",
             body,
             format="json",
-            HTTP_AUTHORIZATION=f"Bearer {token}",
             HTTP_IDEMPOTENCY_KEY="race-key",
+            **editor,
         )
         return response.status_code, response["Content-Type"], response.json()
 
@@ -775,16 +742,16 @@ def test_restoring_an_object_that_is_not_archived_is_404(admin_api, objects, res
     assert audit_count() == events
 
 
-def test_only_admins_restore(api, admin_api, django_user_model):
+def test_only_admins_restore(api, admin_api):
     project = ProjectFactory()
     agency = AgencyFactory(country="MX")
     ProjectAgencyRoleFactory(project=project, agency=agency)
-    token = make_editor(django_user_model, agency)
+    editor = token_headers(make_user("editor", Role.EDITOR, agency))
     path = detail("projects", project.code)
-    deleted = api.delete(path, HTTP_IF_MATCH="*", HTTP_AUTHORIZATION=f"Bearer {token}")
+    deleted = api.delete(path, HTTP_IF_MATCH="*", **editor)
     assert deleted.status_code == 204
     archived = row(project)
-    refused = api.post(f"{path}restore/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    refused = api.post(f"{path}restore/", **editor)
     assert_problem(refused, 403)
     assert row(project) == archived
     assert admin_api.post(f"{path}restore/").status_code == 200

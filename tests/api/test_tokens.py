@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.conftest import assert_problem, auth_header, make_user
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
@@ -40,19 +41,6 @@ PLAINTEXT = re.compile(r"wpt_[0-9a-f]+_[A-Za-z0-9_-]+")
 SE_PROJECT, OTHER_PROJECT = "HLED-2021-01", "HLED-2021-03"
 
 
-def make_user(username: str, role: str | None = None, agency: str | None = None) -> Any:
-    user = get_user_model().objects.create_user(username=username)
-    if role is not None:
-        AgencyMembership.objects.create(
-            user=user, role=role, agency=Agency.objects.get(code=agency) if agency else None
-        )
-    return user
-
-
-def auth(plaintext: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
-
-
 def new_project(code: str = "HLED-2026-01", agency: str = "MX-SE") -> dict[str, Any]:
     return {
         "code": code,
@@ -62,12 +50,6 @@ def new_project(code: str = "HLED-2026-01", agency: str = "MX-SE") -> dict[str, 
         "countries": ["MX"],
         "participating_agencies": [{"agency": agency, "role": "4"}],
     }
-
-
-def assert_401(response: Any) -> None:
-    assert response.status_code == 401, response.content[:300]
-    assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["status"] == 401
 
 
 @pytest.fixture
@@ -140,7 +122,7 @@ def test_a_token_read_back_cannot_give_its_plaintext(reader: Any) -> None:
 
 def test_a_token_authenticates(api: APIClient, reader: Any) -> None:
     _, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
-    assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
+    assert api.get("/api/v1/pillars/", **auth_header(plaintext)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -154,7 +136,7 @@ def test_a_token_authenticates(api: APIClient, reader: Any) -> None:
     ],
 )
 def test_malformed_or_unknown_tokens_are_401(api: APIClient, reader: Any, header: str) -> None:
-    assert_401(api.get("/api/v1/pillars/", HTTP_AUTHORIZATION=header))
+    assert_problem(api.get("/api/v1/pillars/", HTTP_AUTHORIZATION=header), 401)
 
 
 def test_a_right_prefix_with_a_wrong_secret_is_401_and_not_recorded_as_use(
@@ -162,7 +144,7 @@ def test_a_right_prefix_with_a_wrong_secret_is_401_and_not_recorded_as_use(
 ) -> None:
     token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     forged = plaintext[:-4] + ("AAAA" if not plaintext.endswith("AAAA") else "BBBB")
-    assert_401(api.get("/api/v1/pillars/", **auth(forged)))
+    assert_problem(api.get("/api/v1/pillars/", **auth_header(forged)), 401)
     token.refresh_from_db()
     assert token.last_used_at is None
 
@@ -172,7 +154,7 @@ def test_last_used_at_is_set_on_use(api: APIClient, reader: Any) -> None:
     assert token.last_used_at is None
     before = timezone.now()
 
-    assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
+    assert api.get("/api/v1/pillars/", **auth_header(plaintext)).status_code == 200
 
     token.refresh_from_db()
     assert token.last_used_at is not None
@@ -181,12 +163,12 @@ def test_last_used_at_is_set_on_use(api: APIClient, reader: Any) -> None:
 
 def test_last_used_at_is_not_rewritten_within_a_minute(api: APIClient, reader: Any) -> None:
     token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
-    assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
+    assert api.get("/api/v1/pillars/", **auth_header(plaintext)).status_code == 200
     token.refresh_from_db()
     first = token.last_used_at
 
     for _ in range(3):
-        assert api.get("/api/v1/projects/", **auth(plaintext)).status_code == 200
+        assert api.get("/api/v1/projects/", **auth_header(plaintext)).status_code == 200
 
     token.refresh_from_db()
     assert token.last_used_at == first
@@ -197,7 +179,7 @@ def test_last_used_at_moves_after_a_minute(api: APIClient, reader: Any) -> None:
     long_ago = timezone.now() - timedelta(minutes=2)
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=long_ago)
 
-    assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
+    assert api.get("/api/v1/pillars/", **auth_header(plaintext)).status_code == 200
 
     token.refresh_from_db()
     assert token.last_used_at > long_ago + timedelta(minutes=1)
@@ -207,27 +189,27 @@ def test_an_expired_token_is_401(api: APIClient, reader: Any) -> None:
     _, plaintext = api_token_create(
         actor=SYSTEM, user=reader, scope="read", expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
+    assert_problem(api.get("/api/v1/pillars/", **auth_header(plaintext)), 401)
 
 
 def test_a_token_works_until_it_expires(api: APIClient, reader: Any) -> None:
     token, plaintext = api_token_create(
         actor=SYSTEM, user=reader, scope="read", expires_at=timezone.now() + timedelta(days=1)
     )
-    assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
+    assert api.get("/api/v1/pillars/", **auth_header(plaintext)).status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
+    assert_problem(api.get("/api/v1/pillars/", **auth_header(plaintext)), 401)
 
 
 def test_a_revoked_token_is_401(api: APIClient, reader: Any) -> None:
     token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
-    assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
+    assert api.get("/api/v1/pillars/", **auth_header(plaintext)).status_code == 200
 
     api_token_revoke(actor=SYSTEM, token=token)
 
     token.refresh_from_db()
     assert token.revoked_at is not None
-    assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
+    assert_problem(api.get("/api/v1/pillars/", **auth_header(plaintext)), 401)
 
 
 def test_revoking_twice_keeps_the_first_time(reader: Any) -> None:
@@ -242,14 +224,14 @@ def test_revoking_one_token_leaves_the_others(api: APIClient, reader: Any) -> No
     token, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     _, other = api_token_create(actor=SYSTEM, user=reader, scope="read")
     api_token_revoke(actor=SYSTEM, token=token)
-    assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
-    assert api.get("/api/v1/pillars/", **auth(other)).status_code == 200
+    assert_problem(api.get("/api/v1/pillars/", **auth_header(plaintext)), 401)
+    assert api.get("/api/v1/pillars/", **auth_header(other)).status_code == 200
 
 
 def test_a_token_of_an_inactive_user_is_401(api: APIClient, reader: Any) -> None:
     _, plaintext = api_token_create(actor=SYSTEM, user=reader, scope="read")
     get_user_model().objects.filter(pk=reader.pk).update(is_active=False)
-    assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
+    assert_problem(api.get("/api/v1/pillars/", **auth_header(plaintext)), 401)
 
 
 def test_a_read_token_of_an_editor_cannot_write(api: APIClient, plan: None) -> None:
@@ -257,11 +239,11 @@ def test_a_read_token_of_an_editor_cannot_write(api: APIClient, plan: None) -> N
     _, read_only = api_token_create(actor=SYSTEM, user=editor, scope="read")
     _, writer = api_token_create(actor=SYSTEM, user=editor, scope="write")
 
-    refused = api.post("/api/v1/projects/", new_project(), format="json", **auth(read_only))
+    refused = api.post("/api/v1/projects/", new_project(), format="json", **auth_header(read_only))
     assert refused.status_code == 403
     assert not Project.objects.filter(code="HLED-2026-01").exists()
 
-    created = api.post("/api/v1/projects/", new_project(), format="json", **auth(writer))
+    created = api.post("/api/v1/projects/", new_project(), format="json", **auth_header(writer))
     assert created.status_code == 201, created.content[:300]
 
 
@@ -297,7 +279,7 @@ def test_command_token_writes_as_an_editor_of_se(api: APIClient, plan: None) -> 
     plaintext = create_api_token(
         "se-partner", "--agency", "SE", "--role", "editor", "--expires-days", "30"
     ).strip()
-    header = auth(plaintext)
+    header = auth_header(plaintext)
 
     created = api.post("/api/v1/projects/", new_project(), format="json", **header)
     assert created.status_code == 201, created.content[:300]
@@ -338,7 +320,7 @@ def test_command_again_updates_the_user_and_issues_another_token(
     assert AgencyMembership.objects.filter(user=user).count() == 1
     assert ApiToken.objects.filter(user=user).count() == 2
     # Now an editor of SRE, not SE: SRE's project is editable, SE's is not.
-    header = auth(second)
+    header = auth_header(second)
     sre = api.patch(
         f"/api/v1/projects/{OTHER_PROJECT}/",
         {"title_en": "Renamed by SRE"},
@@ -372,7 +354,7 @@ def test_command_reader_gets_a_read_token(api: APIClient, plan: None) -> None:
     token = ApiToken.objects.get(user__username="reader")
     assert token.scope == TokenScope.READ
     assert token.expires_at is None
-    header = auth(plaintext)
+    header = auth_header(plaintext)
     assert api.get("/api/v1/projects/", **header).status_code == 200
     refused = api.post("/api/v1/projects/", new_project(), format="json", **header)
     assert refused.status_code == 403
@@ -420,7 +402,7 @@ def test_command_admin_needs_no_agency(api: APIClient, plan: None) -> None:
         "description_en": "",
         "description_es": "",
     }
-    response = api.post("/api/v1/pillars/", pillar, format="json", **auth(plaintext))
+    response = api.post("/api/v1/pillars/", pillar, format="json", **auth_header(plaintext))
     assert response.status_code == 201, response.content[:300]
 
 
@@ -465,7 +447,7 @@ def test_admin_add_form_shows_the_plaintext_once(
     assert plaintext not in admin_client.get(token_url("change", token.pk)).content.decode()
 
     # And it is a working bearer token: an invalid one would be a 401.
-    assert api.get("/api/v1/pillars/", **auth(plaintext)).status_code == 200
+    assert api.get("/api/v1/pillars/", **auth_header(plaintext)).status_code == 200
     token.refresh_from_db()
     assert token.last_used_at is not None
 
@@ -494,8 +476,8 @@ def test_admin_revoke_action(admin_client: Client, api: APIClient, reader: Any) 
     kept.refresh_from_db()
     assert revoked.revoked_at is not None
     assert kept.revoked_at is None
-    assert_401(api.get("/api/v1/pillars/", **auth(plaintext)))
-    assert api.get("/api/v1/pillars/", **auth(other)).status_code == 200
+    assert_problem(api.get("/api/v1/pillars/", **auth_header(plaintext)), 401)
+    assert api.get("/api/v1/pillars/", **auth_header(other)).status_code == 200
 
 
 def test_admin_cannot_delete_tokens(admin_client: Client, reader: Any) -> None:

@@ -21,23 +21,19 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook
 
+from tests.conftest import error_fields, make_user, token_client
 from tests.factories import AgencyFactory, GoalFactory, PillarFactory
 from workplan.choices import Role
 from workplan.models import (
-    Agency,
-    AgencyMembership,
     AuditEvent,
     WebhookDelivery,
     WebhookSubscription,
 )
-from workplan.policy import SYSTEM
-from workplan.services import api_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -206,22 +202,6 @@ def assert_no_task_crashed() -> None:
 # -- callers and data ----------------------------------------------------------------------
 
 
-def make_user(username: str, role: str | None = None, agency: str | None = None) -> Any:
-    user = get_user_model().objects.create_user(username=username)
-    if role is not None:
-        AgencyMembership.objects.create(
-            user=user, role=role, agency=Agency.objects.get(code=agency) if agency else None
-        )
-    return user
-
-
-def bearer(user: Any, scope: str = "write") -> APIClient:
-    client = APIClient()
-    _, plaintext = api_token_create(actor=SYSTEM, user=user, scope=scope)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
-    return client
-
-
 @pytest.fixture
 def plan(db: Any) -> None:
     """A small plan: pillar P1 with goal P1-G1, agencies MX-SE and US-DOC."""
@@ -234,11 +214,11 @@ def plan(db: Any) -> None:
 def callers(plan: None) -> dict[str, APIClient]:
     admin = make_user("plan-admin", Role.ADMIN)
     return {
-        "anonymous": APIClient(),
-        "reader": bearer(make_user("se-reader", Role.READER, "MX-SE")),
-        "editor": bearer(make_user("se-editor", Role.EDITOR, "MX-SE")),
-        "admin_read": bearer(admin, "read"),
-        "admin": bearer(admin),
+        "anonymous": token_client(),
+        "reader": token_client(make_user("se-reader", Role.READER, "MX-SE")),
+        "editor": token_client(make_user("se-editor", Role.EDITOR, "MX-SE")),
+        "admin_read": token_client(admin, "read"),
+        "admin": token_client(admin),
     }
 
 
@@ -268,11 +248,6 @@ def new_project(code: str = "HLED-2026-01") -> dict[str, Any]:
 def project_create(client: APIClient, code: str = "HLED-2026-01") -> None:
     response = client.post("/api/v1/projects/", new_project(code), format="json")
     assert response.status_code == 201, response.content[:500]
-
-
-def error_fields(response: Any) -> set[str]:
-    assert response["Content-Type"] == "application/problem+json", response.content[:300]
-    return {e["field"] for e in response.json().get("errors", [])}
 
 
 def deliveries_url(subscription_id: int) -> str:

@@ -18,8 +18,10 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from tests.conftest import auth_header, client_for, make_user
 from tests.factories import (
     AgencyFactory,
+    ApiTokenFactory,
     GoalFactory,
     PillarFactory,
     ProjectAgencyRoleFactory,
@@ -27,9 +29,7 @@ from tests.factories import (
     ProjectFactory,
 )
 from workplan.choices import Role
-from workplan.models import Agency, AgencyMembership, ApiToken, AuditEvent, Project
-from workplan.policy import SYSTEM
-from workplan.services import api_token_create
+from workplan.models import Agency, ApiToken, AuditEvent, Project
 
 pytestmark = pytest.mark.django_db
 
@@ -56,11 +56,10 @@ class Caller:
     """A partner user with a bearer token, as the audit trail should name it."""
 
     def __init__(self, username: str, role: str, agency: str | None) -> None:
-        self.user = get_user_model().objects.create_user(username=username)
-        self.agency = Agency.objects.get(code=agency) if agency else None
-        AgencyMembership.objects.create(user=self.user, role=role, agency=self.agency)
-        self.token, plaintext = api_token_create(actor=SYSTEM, user=self.user, scope="write")
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+        self.user = make_user(username, role, agency)
+        self.agency = self.user.membership.agency
+        self.token = ApiTokenFactory(user=self.user)
+        self.headers = auth_header(self.token.plaintext)
 
 
 @pytest.fixture
@@ -416,14 +415,12 @@ def test_the_generated_request_id_is_recorded(api: APIClient, editor: Caller) ->
     assert len(event.request_id) >= 16
 
 
-def test_a_session_user_is_recorded_without_a_token(api: APIClient, plan: None) -> None:
-    user = get_user_model().objects.create_user(username="staff-editor")
+def test_a_session_user_is_recorded_without_a_token(plan: None) -> None:
+    user = make_user("staff-editor", Role.EDITOR, "MX-SE")
     se = Agency.objects.get(code="MX-SE")
-    AgencyMembership.objects.create(user=user, role=Role.EDITOR, agency=se)
-    api.force_authenticate(user)
     since = last_id()
 
-    response = api.post(
+    response = client_for(user).post(
         "/api/v1/projects/", PROJECT_BODY, format="json", HTTP_X_REQUEST_ID="session-1"
     )
 

@@ -1,14 +1,17 @@
 """`load_workplan` and the real 2021 plan it loads.
 
-What the plan must say is checked against /work/shared/workplan-facts.md, read at test time,
-so that the fixture and the facts cannot drift apart unnoticed.
+What the plan must say is checked against tests/data/plan_facts.json (pillars, goals,
+items, agencies and dates, each with its source), so that the fixture and the facts
+cannot drift apart unnoticed.
 """
 
 import copy
+import functools
 import io
 import json
 import re
-from datetime import datetime
+from collections import Counter
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,11 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import models
 
-from tests.conftest import ROOT, SHARED
+from tests.conftest import ROOT
 from workplan.choices import AssignmentSource
 from workplan.models import (
     Agency,
+    AuditEvent,
     Goal,
     Pillar,
     Project,
@@ -31,7 +35,7 @@ from workplan.models import (
 
 pytestmark = pytest.mark.django_db
 
-FACTS = SHARED / "workplan-facts.md"
+FACTS = ROOT / "tests" / "data" / "plan_facts.json"
 FIXTURE = ROOT / "fixtures" / "workplan-2021.json"
 TIMESTAMPED: tuple[type[models.Model], ...] = (Pillar, Goal, Agency, Project, ProjectAgencyRole)
 BILINGUAL: tuple[type[models.Model], ...] = (Pillar, Goal, Agency, Project, ProjectLink)
@@ -44,53 +48,14 @@ SUMMARY_LINE = re.compile(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def facts_section(heading: str) -> str:
-    """The body of the `## heading...` section of the facts file."""
-    text = FACTS.read_text(encoding="utf-8")
-    match = re.search(rf"^## {re.escape(heading)}.*?$\n(.*?)(?=^## |\Z)", text, re.M | re.S)
-    assert match, f"no section {heading!r} in {FACTS}"
-    return match.group(1)
+@functools.cache
+def facts() -> dict[str, Any]:
+    """What the published plan establishes (tests/data/plan_facts.json)."""
+    return json.loads(FACTS.read_text(encoding="utf-8"))
 
 
-def facts_pillars() -> dict[int, tuple[str, str]]:
-    """{number: (English name, Spanish name)} from the facts file's pillar list."""
-    body = facts_section("The four pillars")
-    items = re.split(r"^(?=\d+\. )", body, flags=re.M)
-    pillars = {}
-    for item in items:
-        flat = " ".join(item.split())
-        match = re.match(r"(\d+)\. (.+?) — ([^.]+)\.", flat)
-        if match:
-            pillars[int(match.group(1))] = (match.group(2), match.group(3))
-    return pillars
-
-
-def facts_items_per_pillar() -> dict[int, int]:
-    """{pillar number: number of work-plan items announced under it}."""
-    counts: dict[int, int] = {}
-    current = None
-    for line in facts_section("The work-plan items").splitlines():
-        heading = re.match(r"Pillar (\d+)\s*$", line)
-        if heading:
-            current = int(heading.group(1))
-            counts[current] = 0
-        elif line.startswith("- ") and current is not None:
-            counts[current] += 1
-    return counts
-
-
-def facts_agency_acronyms() -> dict[str, str]:
-    """{acronym: ISO country} for the agencies the facts name with an acronym."""
-    countries = {"Mexico": "MX", "United States": "US"}
-    acronyms = {}
-    country = None
-    for line in facts_section("Agencies named").splitlines():
-        if line.strip() in countries:
-            country = countries[line.strip()]
-        match = re.match(r"- ([A-Z]{2,}) — ", line)
-        if match and country:
-            acronyms[match.group(1)] = country
-    return acronyms
+def facts_pillar(number: int) -> dict[str, Any]:
+    return next(p for p in facts()["pillars"] if p["number"] == number)
 
 
 def load(path: Path | str | None = None) -> str:
@@ -152,13 +117,23 @@ def project_spec(data: dict[str, Any], code: str) -> dict[str, Any]:
 # --- the facts file itself -------------------------------------------------------------------
 
 
-def test_facts_file_parses() -> None:
-    """Guards the parsers: if the facts file changes shape, the tests below must not go blind."""
-    assert sorted(facts_pillars()) == [1, 2, 3, 4]
-    assert sum(facts_items_per_pillar().values()) == 11
-    assert {"SRE", "SE", "SHCP", "DOS", "DOC", "USTR", "DHS", "USAID"} <= set(
-        facts_agency_acronyms()
-    )
+def test_facts_are_complete_and_sourced() -> None:
+    """Guards the facts: if the file loses a fact, the tests below must not go blind."""
+    data = facts()
+    assert [p["number"] for p in data["pillars"]] == [1, 2, 3, 4]
+    assert len(data["items"]) == data["plan"]["items"] == 11
+    assert {i["pillar"] for i in data["items"]} == {1, 2, 3, 4}
+    assert {a["country"] for a in data["agencies"]} == {"MX", "US"}
+    assert {"SRE", "SE", "SHCP", "DOS", "DOC", "USTR", "DHS", "USAID"} <= {
+        a["acronym"] for a in data["agencies"]
+    }
+    facts_with_sources = [data["plan"], data["not_published"], *data["pillars"]]
+    for fact in facts_with_sources + data["items"] + data["agencies"]:
+        assert fact["sources"], fact
+        assert set(fact["sources"]) <= set(data["sources"]), fact
+    for key, source in data["sources"].items():
+        date.fromisoformat(source["date"])
+        assert source.get("what") or source.get("title"), key
 
 
 # --- the real plan ---------------------------------------------------------------------------
@@ -169,25 +144,60 @@ def test_four_pillars_numbered_one_to_four(real_plan: None) -> None:
 
 
 def test_pillar_names_match_the_facts(real_plan: None) -> None:
-    expected = facts_pillars()
+    expected = {p["number"]: (p["name_en"], p["name_es"]) for p in facts()["pillars"]}
     actual = {p.number: (p.name_en, p.name_es) for p in Pillar.objects.all()}
     assert actual == expected
 
 
+@pytest.mark.parametrize("number", [1, 2, 3, 4])
+def test_goals_cover_the_themes_of_their_pillar(real_plan: None, number: int) -> None:
+    titles = " / ".join(
+        Goal.objects.filter(pillar__number=number).values_list("title_en", flat=True)
+    ).lower()
+    assert titles
+    for theme in facts_pillar(number)["themes"]:
+        assert theme.lower() in titles, (number, theme, titles)
+
+
 def test_eleven_projects_spread_over_pillars_as_announced(real_plan: None) -> None:
-    assert Project.objects.count() == 11
+    assert Project.objects.count() == facts()["plan"]["items"]
     per_pillar = {
         row["goal__pillar__number"]: row["n"]
         for row in Project.objects.values("goal__pillar__number").annotate(n=models.Count("pk"))
     }
-    assert per_pillar == facts_items_per_pillar()
+    assert per_pillar == Counter(item["pillar"] for item in facts()["items"])
 
 
-def test_agencies_of_both_countries(real_plan: None) -> None:
-    assert set(Agency.objects.values_list("country", flat=True)) == {"MX", "US"}
-    for acronym, country in facts_agency_acronyms().items():
-        agency = Agency.objects.get(acronym=acronym)
-        assert agency.country == country, acronym
+def test_each_announced_item_is_one_project_of_its_pillar(real_plan: None) -> None:
+    matched = []
+    for item in facts()["items"]:
+        codes = [
+            p.code
+            for p in Project.objects.filter(goal__pillar__number=item["pillar"])
+            if item["subject"].lower() in p.title_en.lower()
+        ]
+        assert len(codes) == 1, (item, codes)
+        matched += codes
+    assert sorted(matched) == sorted(Project.objects.values_list("code", flat=True))
+
+
+def test_projects_announced_on_the_day_the_plan_was_presented(real_plan: None) -> None:
+    presented_on = date.fromisoformat(facts()["plan"]["presented_on"])
+    assert fixture_document()["plan"]["presented_on"] == presented_on.isoformat()
+    assert set(Project.objects.values_list("announced_on", flat=True)) == {presented_on}
+
+
+def test_agencies_are_the_ones_the_dialogue_names(real_plan: None) -> None:
+    expected = facts()["agencies"]
+    assert set(Agency.objects.values_list("country", "name_en")) == {
+        (a["country"], a["name_en"]) for a in expected
+    }
+    for fact in expected:
+        agency = Agency.objects.get(country=fact["country"], name_en=fact["name_en"])
+        if fact["acronym"]:
+            assert agency.acronym == fact["acronym"], fact
+        if fact["name_es"]:
+            assert agency.name_es == fact["name_es"], fact
 
 
 @pytest.mark.parametrize("country", ["MX", "US"])
@@ -204,6 +214,8 @@ def test_every_project_has_an_inferred_agency_of_each_country(
 
 def test_no_agency_role_claims_to_be_stated_or_lead(real_plan: None) -> None:
     """Facts: per-item agencies and leads were not published, so none may look stated."""
+    not_published = set(facts()["not_published"]["what"])
+    assert {"agencies per item", "lead agencies per item"} <= not_published
     roles = ProjectAgencyRole.objects.all()
     assert roles
     assert {r.source for r in roles} == {AssignmentSource.INFERRED}
@@ -215,13 +227,13 @@ def test_role_country_is_the_agency_country(real_plan: None) -> None:
         assert role.country == role.agency.country, role.pk
 
 
-def test_pillar_two_projects_take_place_in_northern_central_america(real_plan: None) -> None:
-    # Facts, "Places that pillar 2 names": southern Mexico, El Salvador, Guatemala, Honduras.
+def test_pillar_two_projects_take_place_where_the_pillar_says(real_plan: None) -> None:
+    places = set(facts_pillar(2)["places"])  # southern Mexico and northern Central America
     projects = Project.objects.filter(goal__pillar__number=2)
     assert projects
     for project in projects:
         countries = set(project.countries.values_list("country", flat=True))
-        assert {"MX", "SV", "GT", "HN"} <= countries, project.code
+        assert places <= countries, project.code
 
 
 @pytest.mark.parametrize("model", BILINGUAL, ids=lambda m: m.__name__)
@@ -245,7 +257,10 @@ def test_every_text_field_filled_in_both_languages(
 
 def test_real_plan_has_no_budgets_or_dates(real_plan: None) -> None:
     """Facts: budgets and per-item dates were not published; the fixture must not invent them."""
-    for project in Project.objects.all():
+    assert {"budgets", "start and end dates per item"} <= set(facts()["not_published"]["what"])
+    projects = Project.objects.all()
+    assert projects
+    for project in projects:
         assert project.budget_amount is None, project.code
         assert project.budget_currency == "", project.code
         for name in ("planned_start", "planned_end", "actual_start", "actual_end"):
@@ -253,9 +268,26 @@ def test_real_plan_has_no_budgets_or_dates(real_plan: None) -> None:
 
 
 def test_codes_pass_validation(real_plan: None) -> None:
+    """Every object validates, and its code follows the pattern of its kind."""
+    invalid = {}
+    checked = 0
     for model in (Pillar, Goal, Agency, Project):
         for obj in model._default_manager.all():
-            obj.full_clean()
+            checked += 1
+            try:
+                obj.full_clean()
+            except ValidationError as exc:
+                invalid[obj.code] = exc.message_dict
+    assert invalid == {}
+    assert checked == 4 + 11 + 11 + 11
+    for pillar in Pillar.objects.all():
+        assert pillar.code == f"P{pillar.number}"
+    for goal in Goal.objects.select_related("pillar"):
+        assert goal.code == f"{goal.pillar.code}-G{goal.number}"
+    for agency in Agency.objects.all():
+        assert re.fullmatch(rf"{agency.country}-[A-Z0-9]+", agency.code), agency.code
+    for code in Project.objects.values_list("code", flat=True):
+        assert re.fullmatch(r"HLED-2021-\d\d", code), code
 
 
 # --- command output and idempotency ----------------------------------------------------------
@@ -457,8 +489,9 @@ def test_missing_file_gives_command_error(db: None, tmp_path: Path) -> None:
 
 
 def test_directory_gives_command_error(db: None, tmp_path: Path) -> None:
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="Cannot read"):
         load(tmp_path)
+    assert not Pillar.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -477,23 +510,37 @@ def test_unreadable_json_gives_command_error(db: None, tmp_path: Path, content: 
 def test_document_that_is_not_an_object_gives_command_error(db: None, tmp_path: Path) -> None:
     path = tmp_path / "list.json"
     path.write_text("[]", encoding="utf-8")
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="must hold a JSON object"):
         load(path)
+    assert not Pillar.objects.exists()
 
 
 def test_invalid_document_gives_command_error_and_writes_nothing(db: None, tmp_path: Path) -> None:
-    """A document that fails validation is reported as a command error, not a traceback."""
+    """A document that fails validation is reported as a command error, not a traceback.
+
+    The last project is the invalid one: nothing before it may have been written.
+    """
     data = fixture_document()
     data["projects"][-1]["code"] = "hled 2021 11"  # not a valid code
+    with pytest.raises(CommandError, match=r"not a valid plan \(nothing was loaded\)") as excinfo:
+        load(write_document(tmp_path, data))
+    assert "code" in str(excinfo.value)
+    for model in (Pillar, Goal, Agency, Project, ProjectAgencyRole, ProjectCountry, AuditEvent):
+        assert not model._default_manager.exists(), model.__name__
+
+
+def test_invalid_document_is_refused_as_a_whole(real_plan: None, tmp_path: Path) -> None:
+    """Over a loaded plan, valid changes before the invalid project are not applied either."""
+    data = fixture_document()
+    data["pillars"][0]["name_en"] = "Renamed pillar"
+    data["projects"][0]["title_en"] = "Renamed project"
+    data["projects"][0]["countries"].append("CA")
+    data["projects"][-1]["code"] = "hled 2021 11"
+    before = (timestamps(), child_rows(), AuditEvent.objects.count())
+
     with pytest.raises(CommandError):
         load(write_document(tmp_path, data))
 
-
-def test_invalid_document_is_refused_as_a_whole(db: None, tmp_path: Path) -> None:
-    """The last project is invalid: nothing before it may have been written."""
-    data = fixture_document()
-    data["projects"][-1]["code"] = "hled 2021 11"
-    with pytest.raises((CommandError, ValidationError)):
-        load(write_document(tmp_path, data))
-    for model in (Pillar, Goal, Agency, Project, ProjectAgencyRole, ProjectCountry):
-        assert not model._default_manager.exists(), model.__name__
+    assert (timestamps(), child_rows(), AuditEvent.objects.count()) == before
+    assert Pillar.objects.get(number=1).name_en == facts_pillar(1)["name_en"]
+    assert Project.objects.get(code=data["projects"][0]["code"]).title_en != "Renamed project"
