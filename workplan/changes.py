@@ -9,7 +9,14 @@ from django.db.models import Q, QuerySet
 from workplan.models import Agency, AuditEvent, plan_types
 from workplan.policy import Actor, is_plan_admin
 
-PLURALS = {"pillar": "pillars", "goal": "goals", "agency": "agencies", "project": "projects"}
+PLURALS = {
+    "pillar": "pillars",
+    "goal": "goals",
+    "agency": "agencies",
+    "project": "projects",
+    "meeting": "meetings",
+    "progress": "progress",
+}
 
 
 def object_path(object_type: str, code: str, version: str = "v1") -> str:

@@ -1,19 +1,54 @@
-from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
 
 from api.base import PlanViewSet
-from api.filters import AgencyFilterSet, GoalFilterSet, PillarFilterSet, ProjectFilterSet
+from api.filters import (
+    AgencyFilterSet,
+    GoalFilterSet,
+    MeetingFilterSet,
+    PillarFilterSet,
+    ProgressReportFilterSet,
+    ProjectFilterSet,
+    ProjectProgressFilterSet,
+)
 from api.schema import resource_docs
-from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
+from workplan.models import (
+    Agency,
+    Goal,
+    Meeting,
+    MeetingChair,
+    MeetingProject,
+    MeetingSource,
+    Pillar,
+    ProgressReport,
+    Project,
+    ProjectAgencyRole,
+)
+from workplan.models.meetings import PUBLIC_LINK
 
+from .progress_extra import ProgressExportMixin
 from .projects_extra import ProjectBulkAndExportMixin
 from .serializers import (
     AgencySerializer,
     AgencyWriteSerializer,
     GoalSerializer,
     GoalWriteSerializer,
+    MeetingSerializer,
+    MeetingWriteSerializer,
     PillarSerializer,
     PillarWriteSerializer,
+    ProgressReportSerializer,
+    ProgressReportWriteSerializer,
+    ProjectProgressWriteSerializer,
     ProjectSerializer,
     ProjectWriteSerializer,
 )
@@ -132,3 +167,171 @@ class ProjectViewSet(ProjectBulkAndExportMixin, PlanViewSet):
     filtered_actions = frozenset({"list", "export_csv", "export_iati"})
     export_actions = frozenset({"export_csv", "export_iati"})
     filterset_class = ProjectFilterSet
+
+
+MEETING_EXAMPLE = {
+    "code": "HLED-M-2026-09-14",
+    "date": "2026-09-14",
+    "kind": "ministerial",
+    "place_en": "Mexico City",
+    "place_es": "Ciudad de México",
+    "summary_en": "Fourth ministerial meeting since the relaunch.",
+    "summary_es": "Cuarta reunión ministerial desde el relanzamiento.",
+    "chairs": [
+        {
+            "agency": "MX-SE",
+            "person_name": "Full name as published",
+            "position_en": "Secretary of Economy",
+            "position_es": "Secretaria de Economía",
+        }
+    ],
+    "sources": [
+        {
+            "title": "Joint statement",
+            "publisher": "Office of the U.S. Trade Representative",
+            "date": "2026-09-14",
+            "url": "https://ustr.gov/",
+        }
+    ],
+    "projects": [{"project": "HLED-2021-01", "kind": "reviewed"}],
+}
+PROGRESS_EXAMPLE = {
+    "project": "HLED-2021-01",
+    "date": "2026-03-31",
+    "narrative_en": "Supplier development workshops held in three states.",
+    "narrative_es": "Se realizaron talleres de desarrollo de proveedores en tres estados.",
+    "meeting": None,
+    "source": {
+        "kind": "entered",
+        "title": "Quarterly report to the dialogue",
+        "publisher": "Secretaría de Economía",
+        "date": "2026-03-31",
+        "url": "",
+    },
+    "period": {"start": "2026-01-01", "end": "2026-03-31"},
+    "measure": {
+        "indicator_en": "Suppliers trained",
+        "indicator_es": "Proveedores capacitados",
+        "unit": "suppliers",
+        "baseline": "0",
+        "target": "200",
+        "value": "45",
+    },
+}
+PROGRESS_WRITERS = (
+    "agency editors, on projects their agency takes part in, and plan admins (on any "
+    "project, and on goals)"
+)
+
+
+@extend_schema_view(**resource_docs("meeting", "meetings", writers=ADMINS, example=MEETING_EXAMPLE))
+@extend_schema(tags=["meetings"])
+class MeetingViewSet(PlanViewSet):
+    """Meetings of the dialogue: ministerial meetings and progress reviews."""
+
+    queryset = Meeting.objects.prefetch_related(
+        Prefetch(
+            "chairs",
+            queryset=MeetingChair.objects.select_related("agency").order_by(
+                "country", "agency__code", "person_name"
+            ),
+        ),
+        Prefetch("sources", queryset=MeetingSource.objects.order_by("date", "title")),
+        Prefetch(
+            "project_links",
+            queryset=MeetingProject.objects.filter(PUBLIC_LINK)
+            .select_related("project")
+            .order_by("project__code"),
+            to_attr="public_links",
+        ),
+    )
+    serializer_class = MeetingSerializer
+    write_serializer_class = MeetingWriteSerializer
+    filterset_class = MeetingFilterSet
+
+
+PROGRESS_QUERYSET = ProgressReport.objects.select_related(
+    "project__goal__pillar", "goal__pillar", "meeting"
+)
+
+
+@extend_schema_view(
+    **resource_docs(
+        "progress report", "progress", writers=PROGRESS_WRITERS, example=PROGRESS_EXAMPLE
+    )
+)
+@extend_schema(tags=["progress"])
+class ProgressReportViewSet(ProgressExportMixin, PlanViewSet):
+    """Progress reported on projects and goals, each with its source."""
+
+    queryset = PROGRESS_QUERYSET
+    serializer_class = ProgressReportSerializer
+    write_serializer_class = ProgressReportWriteSerializer
+    filterset_class = ProgressReportFilterSet
+    filtered_actions = frozenset({"list", "export_csv"})
+    export_actions = frozenset({"export_csv"})
+
+
+PROJECT_CODE = OpenApiParameter(
+    "project_code",
+    str,
+    OpenApiParameter.PATH,
+    description="The project's code (case-insensitive), e.g. HLED-2021-01.",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="projects_progress_list",
+        summary="List a project's progress reports",
+        description=(
+            "The progress reported on one project, oldest first, with the same filters as "
+            "`/progress/` (less those that place a report in the plan). A project the caller "
+            "may not see is a 404."
+        ),
+        parameters=[PROJECT_CODE],
+    ),
+    create=extend_schema(
+        operation_id="projects_progress_create",
+        summary="Report progress on a project",
+        description=(
+            "Creates a progress report on the project; its code is issued. Allowed for: "
+            "agency editors of the agencies taking part in the project, and plan admins. "
+            "Send an Idempotency-Key so a retry never creates a duplicate. Unknown and "
+            "read-only fields (`project` and `goal` among them) are refused with a 400."
+        ),
+        parameters=[PROJECT_CODE],
+        examples=[
+            OpenApiExample(
+                "New progress report",
+                value={k: v for k, v in PROGRESS_EXAMPLE.items() if k != "project"},
+                request_only=True,
+            )
+        ],
+    ),
+)
+@extend_schema(tags=["progress"])
+class ProjectProgressViewSet(PlanViewSet):
+    """`/projects/{code}/progress/`: one project's progress reports (list and create).
+
+    Routed with basename `progress`, so created reports are located at `/progress/{code}/`.
+    """
+
+    queryset = PROGRESS_QUERYSET
+    serializer_class = ProgressReportSerializer
+    write_serializer_class = ProjectProgressWriteSerializer
+    filterset_class = ProjectProgressFilterSet
+    project: Project | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        code = str(self.kwargs.get("project_code", "")).upper()
+        self.project = Project.objects.visible_to(self.actor()).filter(code=code).first()
+        if self.project is None:
+            raise NotFound("No project with this code is visible to you.")
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        return super().filter_queryset(queryset).filter(project=self.project)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "project": self.project}

@@ -2,7 +2,9 @@ from .access import AgencyMembership, ApiToken, TokenScope
 from .agencies import Agency
 from .audit import PLAN_ACTIONS, AuditAction, AuditEvent
 from .base import PLAN_TYPES, PlanObject, TimeStampedModel, plan_types
+from .meetings import Meeting, MeetingChair, MeetingProject, MeetingSource
 from .plan import Goal, Pillar
+from .progress import ProgressReport
 from .projects import Project, ProjectAgencyRole, ProjectCountry, ProjectLink
 from .webhooks import (
     DeliveryStatus,
@@ -22,12 +24,17 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "Goal",
+    "Meeting",
+    "MeetingChair",
+    "MeetingProject",
+    "MeetingSource",
     "Pillar",
     "PlanObject",
     "Project",
     "ProjectAgencyRole",
     "ProjectCountry",
     "ProjectLink",
+    "ProgressReport",
     "TimeStampedModel",
     "TokenScope",
     "DeliveryStatus",

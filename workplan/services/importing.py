@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from workplan.models import Agency, Goal, Pillar, PlanObject, Project
+from workplan.models import Agency, Goal, Meeting, Pillar, PlanObject, ProgressReport, Project
 from workplan.policy import SYSTEM, Actor
 
 from .plan_objects import plan_object_change, plan_object_create
@@ -111,4 +111,74 @@ def plan_import(*, data: dict[str, Any], actor: Actor = SYSTEM) -> ImportResult:
             for k in ("announced_on", "planned_start", "planned_end", "actual_start", "actual_end")
         }
         _upsert(Project, pr["code"], values, result, actor)
+
+    _load_follow_through(data, result, actor, goals, agencies)
     return result
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _load_follow_through(
+    data: dict[str, Any],
+    result: ImportResult,
+    actor: Actor,
+    goals: dict[str, Goal],
+    agencies: dict[str, Agency],
+) -> None:
+    """The dialogue's meetings and the progress reported since the plan was presented."""
+    meetings: dict[str, Meeting] = {}
+    for m in data.get("meetings", []):
+        values: dict[str, Any] = {
+            "date": date.fromisoformat(m["date"]),
+            "kind": m["kind"],
+            "place_en": m["place_en"],
+            "place_es": m["place_es"],
+            "summary_en": m.get("summary_en", ""),
+            "summary_es": m.get("summary_es", ""),
+            "chairs": [
+                {
+                    "agency": agencies[c["agency"]],
+                    "person_name": c["person_name"],
+                    "position_en": c.get("position_en", ""),
+                    "position_es": c.get("position_es", ""),
+                }
+                for c in m.get("chairs", [])
+            ],
+            "sources": [
+                {
+                    "title": src["title"],
+                    "publisher": src.get("publisher", ""),
+                    "date": _date(src.get("date")),
+                    "url": src.get("url", ""),
+                }
+                for src in m.get("sources", [])
+            ],
+            "projects": [
+                {"project": Project.objects.get(code=link["project"]), "kind": link["kind"]}
+                for link in m.get("projects", [])
+            ],
+        }
+        meetings[m["code"]] = _upsert(Meeting, m["code"], values, result, actor)
+
+    for r in data.get("progress", []):
+        source = r["source"]
+        values = {
+            "project": Project.objects.get(code=r["project"]) if r.get("project") else None,
+            "goal": (goals.get(r["goal"]) or Goal.objects.get(code=r["goal"]))
+            if r.get("goal")
+            else None,
+            "meeting": (meetings.get(r["meeting"]) or Meeting.objects.get(code=r["meeting"]))
+            if r.get("meeting")
+            else None,
+            "date": date.fromisoformat(r["date"]),
+            "narrative_en": r["narrative_en"],
+            "narrative_es": r["narrative_es"],
+            "source_kind": source.get("kind", "stated"),
+            "source_title": source["title"],
+            "source_publisher": source.get("publisher", ""),
+            "source_date": _date(source.get("date")),
+            "source_url": source.get("url", ""),
+        }
+        _upsert(ProgressReport, r["code"], values, result, actor)
