@@ -164,6 +164,12 @@ class PeriodWriteSerializer(StrictSerializer):
     start = serializers.DateField(required=False, allow_null=True)
     end = serializers.DateField(required=False, allow_null=True)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("start"), attrs.get("end")
+        if start and end and end < start:
+            raise serializers.ValidationError({"end": "The period ends before it starts."})
+        return attrs
+
 
 def value_write_field() -> serializers.DecimalField:
     return serializers.DecimalField(
