@@ -27,6 +27,7 @@ PLAN_MODELS = [
     "workplan.ProjectCountry",
     "workplan.ProjectLink",
     "workplan.AuditEvent",
+    "workplan.ImportBaseline",
 ]
 
 
