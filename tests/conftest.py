@@ -137,6 +137,7 @@ PLAN_MODELS = [
     "workplan.ProjectCountry",
     "workplan.ProjectLink",
     "workplan.AuditEvent",
+    "workplan.ImportBaseline",
 ]
 
 

@@ -2,6 +2,7 @@ from .access import AgencyMembership, ApiToken, TokenScope
 from .agencies import Agency
 from .audit import PLAN_ACTIONS, AuditAction, AuditEvent
 from .base import PLAN_TYPES, PlanObject, TimeStampedModel, plan_types
+from .baselines import ImportBaseline
 from .plan import Goal, Pillar
 from .projects import Project, ProjectAgencyRole, ProjectCountry, ProjectLink
 from .webhooks import (
@@ -22,6 +23,7 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "Goal",
+    "ImportBaseline",
     "Pillar",
     "PlanObject",
     "Project",
