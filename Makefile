@@ -47,6 +47,7 @@ lint: install
 
 # Regenerates the committed snapshot of the v1 contract; review the diff before committing.
 schema: install
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py render_examples
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular \
 		--api-version v1 --validate --fail-on-warn --file api/v1/openapi.yaml
 
