@@ -23,6 +23,16 @@ const pages = [
 const local = (url) => url.startsWith("data:") || url.startsWith("blob:") || new URL(url).origin === origin;
 
 mkdirSync(outDir, { recursive: true });
+// Both pages list the tags in the document's order (pillars, goals, agencies, projects, ...).
+const spec = await (await fetch(`${base}/api/v1/schema/?format=json`)).json();
+const tagOrder = spec.tags.map((tag) => tag.name);
+const shownTags = {
+  "swagger-ui": () => [...document.querySelectorAll(".opblock-tag")].map((e) => e.dataset.tag),
+  redoc: () =>
+    [...document.querySelectorAll(".menu-content li[data-item-id^='tag/']")]
+      .filter((e) => /^tag\/[^/]+$/.test(e.dataset.itemId))
+      .map((e) => e.querySelector("label").textContent.trim()),
+};
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: [
@@ -67,6 +77,12 @@ try {
     }
     await page.waitForLoadState("networkidle");
     await page.waitForTimeout(500); // let the page scroll to a deep link
+    if (shownTags[name]) {
+      const shown = await page.evaluate(shownTags[name]);
+      if (JSON.stringify(shown) !== JSON.stringify(tagOrder)) {
+        failures.push(`${name}: tags shown as ${shown.join(", ")}; expected ${tagOrder.join(", ")}`);
+      }
+    }
     // The favicon is asked for separately by the browser: make sure it is ours and there.
     const icon = await page.evaluate(() => document.querySelector("link[rel~='icon']")?.href ?? "/favicon.ico");
     const iconResponse = await page.request.get(new URL(icon, base).href);
