@@ -20,54 +20,8 @@ from .serializers import (
 
 ADMINS = "plan admins"
 
-PILLAR_EXAMPLE = {
-    "code": "P5",
-    "number": 5,
-    "name_en": "Energy Cooperation",
-    "name_es": "Cooperación energética",
-    "description_en": "Joint work on energy.",
-    "description_es": "Trabajo conjunto en energía.",
-}
-GOAL_EXAMPLE = {
-    "code": "P1-G4",
-    "pillar": "P1",
-    "number": 4,
-    "title_en": "Customs modernisation",
-    "title_es": "Modernización aduanera",
-    "description_en": "",
-    "description_es": "",
-}
-AGENCY_EXAMPLE = {
-    "code": "MX-ANAM",
-    "acronym": "ANAM",
-    "name_en": "National Customs Agency of Mexico",
-    "name_es": "Agencia Nacional de Aduanas de México",
-    "country": "MX",
-    "organisation_type": "10",
-    "parent": "MX-SHCP",
-    "website": "https://www.gob.mx/anam",
-}
-PROJECT_EXAMPLE = {
-    "code": "HLED-2026-01",
-    "goal": "P1-G1",
-    "title_en": "Supply-chain mapping pilot",
-    "title_es": "Piloto de mapeo de cadenas de suministro",
-    "description_en": "Maps critical supply chains between both countries.",
-    "description_es": "Mapea cadenas de suministro críticas entre ambos países.",
-    "status": "2",
-    "planned_start": "2026-01-15",
-    "planned_end": "2027-06-30",
-    "countries": ["MX", "US"],
-    "participating_agencies": [
-        {"agency": "MX-SE", "role": "4", "is_lead": True, "source": "stated"},
-        {"agency": "US-DOC", "role": "4", "is_lead": True, "source": "stated"},
-    ],
-    "budget": {"amount": "250000.00", "currency": "USD"},
-    "links": [],
-}
 
-
-@extend_schema_view(**resource_docs("pillar", "pillars", writers=ADMINS, example=PILLAR_EXAMPLE))
+@extend_schema_view(**resource_docs("pillar", "pillars", writers=ADMINS))
 @extend_schema(tags=["pillars"])
 class PillarViewSet(PlanViewSet):
     """The four pillars of the work plan, each with its goals."""
@@ -80,7 +34,7 @@ class PillarViewSet(PlanViewSet):
     filterset_class = PillarFilterSet
 
 
-@extend_schema_view(**resource_docs("goal", "goals", writers=ADMINS, example=GOAL_EXAMPLE))
+@extend_schema_view(**resource_docs("goal", "goals", writers=ADMINS))
 @extend_schema(tags=["goals"])
 class GoalViewSet(PlanViewSet):
     """Goals of the plan; each belongs to one pillar."""
@@ -91,7 +45,7 @@ class GoalViewSet(PlanViewSet):
     filterset_class = GoalFilterSet
 
 
-@extend_schema_view(**resource_docs("agency", "agencies", writers=ADMINS, example=AGENCY_EXAMPLE))
+@extend_schema_view(**resource_docs("agency", "agencies", writers=ADMINS))
 @extend_schema(tags=["agencies"])
 class AgencyViewSet(PlanViewSet):
     """Government agencies of Mexico and the United States that take part in the plan."""
@@ -110,7 +64,6 @@ class AgencyViewSet(PlanViewSet):
             "agency editors, for projects their agency takes part in (they cannot publish "
             "or change other agencies' participation), and plan admins"
         ),
-        example=PROJECT_EXAMPLE,
     )
 )
 @extend_schema(tags=["projects"])
