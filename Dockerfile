@@ -40,5 +40,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os,urllib.request as u;h=os.environ.get('DJANGO_ALLOWED_HOSTS','').split(',')[0].strip().lstrip('.*') or 'localhost';u.urlopen(u.Request('http://127.0.0.1:8000/health/',headers={'Host':h}),timeout=4)"]
 
-# sh -c so that WEB_CONCURRENCY expands; exec so gunicorn is PID 1 and receives SIGTERM.
-CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]
+# Worker class, counts and limits are in config/gunicorn.py (WEB_CONCURRENCY, GUNICORN_THREADS);
+# in production it runs behind the buffering proxy of deploy/nginx (see docker-compose.yml).
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"]

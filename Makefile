@@ -15,7 +15,7 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	&& { command -v $$c; break; }; done)
 
-.PHONY: install run worker test lint schema clean
+.PHONY: install run worker test lint schema tools lint-openapi docs-check clean
 
 install: $(STAMP)
 
@@ -47,8 +47,25 @@ lint: install
 
 # Regenerates the committed snapshot of the v1 contract; review the diff before committing.
 schema: install
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py render_examples
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular \
 		--api-version v1 --validate --fail-on-warn --file api/v1/openapi.yaml
 
+# Node tools that check the contract (Spectral, openapi-typescript, tsc, playwright-core),
+# pinned by tools/package-lock.json. The tests need them; CI installs them with this.
+tools: tools/node_modules/.installed
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	npm ci --prefix tools
+	@touch $@
+
+lint-openapi: tools
+	npm run --prefix tools lint:openapi
+
+# Swagger UI and ReDoc in headless Chromium (Debian's `chromium`): nothing may load from
+# outside the app; screenshots go to build/docs-offline/.
+docs-check: install tools
+	$(BIN)/python scripts/docs_offline_check.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles
+	rm -rf $(VENV) tools/node_modules tools/build build .pytest_cache .mypy_cache .ruff_cache staticfiles

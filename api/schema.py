@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from api.errors import PROBLEM_CONTENT_TYPE
@@ -23,6 +23,12 @@ class FieldErrorSerializer(serializers.Serializer):
     )
     code = serializers.CharField(help_text="Machine-readable error code.")
     message = serializers.CharField(help_text="Human-readable explanation.")
+    index = serializers.IntegerField(
+        required=False, help_text="Bulk requests: the position of the failing item (from 0)."
+    )
+    item_code = serializers.CharField(
+        required=False, help_text="Bulk requests: the `code` the failing item was sent with."
+    )
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -85,6 +91,9 @@ class AutoSchema(SpectacularAutoSchema):
             statuses = DELETE_ERRORS
         if not hasattr(self.view, "etag_for"):
             statuses = statuses - CONDITIONAL
+        # Views under another object's URL (a project's progress) answer 404 when it is
+        # not there, whatever the method.
+        statuses = statuses | set(getattr(self.view, "path_error_statuses", ()))
         return sorted(statuses)
 
     def get_request_serializer(self) -> Any:
@@ -105,7 +114,7 @@ class AutoSchema(SpectacularAutoSchema):
             and not getattr(self.view, "reads_need_admin", False)
             and {} not in auths
         ):
-            auths.append({})  # reading needs no credentials
+            auths.insert(0, {})  # reading needs no credentials; a token is optional
         return auths
 
     def get_override_parameters(self) -> list[Any]:
@@ -201,7 +210,8 @@ class AutoSchema(SpectacularAutoSchema):
         if code in ERROR_DESCRIPTIONS:
             response["description"] = ERROR_DESCRIPTIONS[code]
         action = getattr(self.view, "action", None)
-        if code in (200, 201, 304) and action != "list" and hasattr(self.view, "etag_for"):
+        no_etag = ("list", *getattr(self.view, "export_actions", ()))
+        if code in (200, 201, 304) and action not in no_etag and hasattr(self.view, "etag_for"):
             response.setdefault("headers", {})["ETag"] = {
                 "schema": {"type": "string"},
                 "description": "Strong validator of this representation; send it back "
@@ -215,12 +225,10 @@ class AutoSchema(SpectacularAutoSchema):
         return response
 
 
-def resource_docs(
-    singular: str, plural: str, *, writers: str, example: dict[str, Any]
-) -> dict[str, Any]:
-    """Summaries, descriptions and examples for every operation of a resource."""
+def resource_docs(singular: str, plural: str, *, writers: str) -> dict[str, Any]:
+    """Summaries and descriptions for every operation of a resource (its examples come from
+    api/v1/examples.json: see api/examples.py)."""
     article = "an" if singular[0] in "aeiou" else "a"
-    patch_key = next(k for k in example if k not in ("code",))
     return {
         "list": extend_schema(
             summary=f"List {plural}",
@@ -245,7 +253,6 @@ def resource_docs(
                 "Idempotency-Key so a retry never creates a duplicate. Unknown and read-only "
                 "fields are refused with a 400 naming them."
             ),
-            examples=[OpenApiExample(f"New {singular}", value=example, request_only=True)],
         ),
         "update": extend_schema(
             summary=f"Replace {article} {singular}",
@@ -253,7 +260,6 @@ def resource_docs(
                 f"Replaces the {singular}'s writable fields. Allowed for: {writers}. "
                 "Requires If-Match with the ETag of your last read. The code cannot change."
             ),
-            examples=[OpenApiExample(f"Whole {singular}", value=example, request_only=True)],
         ),
         "partial_update": extend_schema(
             summary=f"Update {article} {singular}",
@@ -261,13 +267,6 @@ def resource_docs(
                 f"Changes the fields sent. Allowed for: {writers}. Requires If-Match with "
                 "the ETag of your last read; lists sent replace the current ones."
             ),
-            examples=[
-                OpenApiExample(
-                    "One field",
-                    value={patch_key: example[patch_key]},
-                    request_only=True,
-                )
-            ],
         ),
         "destroy": extend_schema(
             summary=f"Archive {article} {singular}",

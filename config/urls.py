@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api.docs import favicon
 from api.health import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("favicon.ico", favicon, name="favicon"),
     path("api/v1/", include(("api.v1.urls", "v1"), namespace="v1")),
     path("api-auth/", include("rest_framework.urls", namespace="rest_framework")),
 ]

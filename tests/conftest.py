@@ -142,6 +142,7 @@ PLAN_MODELS = [
     "workplan.MeetingProject",
     "workplan.ProgressReport",
     "workplan.AuditEvent",
+    "workplan.ImportBaseline",
 ]
 
 

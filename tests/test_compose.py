@@ -1,8 +1,11 @@
 """The compose stack: its shape, and `docker-compose config` where the tool is installed."""
 
 import os
+import re
+import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_compose_runs_every_component_with_health_checks():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"db", "redis", "migrate", "web", "worker"}
+    assert set(services) == {"db", "redis", "migrate", "web", "worker", "proxy"}
     assert services["db"]["image"].startswith("postgres:")
     assert services["redis"]["image"].startswith("redis:")
     for name in ("db", "redis", "web"):
@@ -32,7 +35,90 @@ def test_compose_runs_every_component_with_health_checks():
     )
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_only_the_buffering_proxy_is_published():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("nginx:")
+    assert proxy["environment"]["WORKPLAN_UPSTREAM"] == "web:8000"
+    assert "/health/" in " ".join(proxy["healthcheck"]["test"])
+
+
+def _compose_env() -> dict[str, str]:
+    """The app's environment as docker-compose.yml gives it, with ${VAR:-default} resolved."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    env = {}
+    for name, value in services["web"]["environment"].items():
+        value = str(value)
+        if value.startswith("${") and ":?" in value:
+            value = "compose-check-" + secrets.token_urlsafe(40)
+        value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+        env[name] = value
+    return env
+
+
+def test_check_deploy_is_clean_with_the_compose_settings(tmp_path):
+    """The compose file's own settings pass `check --deploy` (no silenced warnings)."""
+    env = {**os.environ, **_compose_env(), "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite3'}"}
+    env.pop("REDIS_URL")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def render_nginx(upstream: str, listen: str) -> str:
+    """deploy/nginx/workplan.conf.template as the nginx image's envsubst renders it."""
+    text = (ROOT / "deploy/nginx/workplan.conf.template").read_text()
+    return text.replace("${WORKPLAN_UPSTREAM}", upstream).replace("${WORKPLAN_LISTEN}", listen)
+
+
+def test_nginx_template_names_only_its_two_variables():
+    text = (ROOT / "deploy/nginx/workplan.conf.template").read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", text)) == {"WORKPLAN_UPSTREAM", "WORKPLAN_LISTEN"}
+
+
+def test_nginx_limits_match_the_app():
+    from django.conf import settings
+
+    text = (ROOT / "deploy/nginx/workplan.conf.template").read_text()
+    assert "client_max_body_size 1m;" in text
+    assert settings.API_MAX_BODY_BYTES == 1024 * 1024
+    for status in ("413", "414", "431", "503", "504"):
+        assert f"/_problem/{status}.json" in text
+
+
+@pytest.mark.skipif(
+    shutil.which("nginx") is None and not os.environ.get("CI"), reason="nginx not installed"
+)
+def test_nginx_accepts_the_proxy_configuration(tmp_path):
+    conf = tmp_path / "nginx.conf"
+    (tmp_path / "workplan.conf").write_text(render_nginx("127.0.0.1:9", "127.0.0.1:9"))
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {tmp_path};\n"
+        f" proxy_temp_path {tmp_path};\n include {tmp_path}/workplan.conf;\n}}\n"
+    )
+    result = subprocess.run(
+        ["nginx", "-t", "-c", str(conf), "-p", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None and not os.environ.get("CI"),
+    reason="docker-compose not installed (CI installs it)",
+)
 def test_docker_compose_config_validates():
     env = {**os.environ, "DJANGO_SECRET_KEY": "compose-check"}
     result = subprocess.run(

@@ -17,6 +17,9 @@ Roles (`workplan.choices.Role`, held by `AgencyMembership`):
 
 Models declare what the policy needs (`PlanObject.published_field`, `agency_path`),
 so the rules below hold for every kind of plan object without naming any.
+
+The plan's history follows the same rules: an `Audience` is whose view of the audit
+trail the change feed and webhooks show (each API version renders it).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from django.db.models import Q, QuerySet
 from workplan.choices import Role
 
 if TYPE_CHECKING:
-    from workplan.models import AgencyMembership, ApiToken, PlanObject
+    from workplan.models import AgencyMembership, ApiToken, AuditEvent, PlanObject
 
 
 class Action(StrEnum):
@@ -343,3 +346,64 @@ def participation_errors(
         codes = ", ".join(sorted(agency_codes.get(pk, str(pk)) for pk in removed))
         return {"participating_agencies": f"Only plan admins remove other agencies ({codes})."}
     return {}
+
+
+# -- the plan's history (change feed, webhooks) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Whose view of the plan's history the audit trail is read for.
+
+    `everything`: every change in full (plan admins, webhook subscriptions of no agency).
+    Otherwise changes to objects that were public, or that `agency_code`'s agency could
+    see, before or after the change, as each object's model declared it (`audience()`)
+    when the change was recorded (`AuditEvent.audience`, `public_after`, `agencies_after`).
+    """
+
+    everything: bool = False
+    agency_code: str | None = None
+
+    @classmethod
+    def of(cls, who: Any) -> Audience:
+        """A user's (or an Actor's) view: plan admins see everything."""
+        from workplan.models import Agency
+
+        actor = Actor.of(who)
+        if actor.is_admin:
+            return cls(everything=True)
+        agency_id = actor.agency_id
+        if agency_id is None:
+            return cls()
+        code = Agency.objects.filter(pk=agency_id).values_list("code", flat=True).first()
+        return cls(agency_code=code)
+
+    @classmethod
+    def of_agency(cls, agency_code: str | None) -> Audience:
+        """What an agency sees; no agency means everything (the plan's own systems)."""
+        return cls(everything=agency_code is None, agency_code=agency_code)
+
+    def _tags(self) -> list[str]:
+        return ["|*|", *([f"|{self.agency_code}|"] if self.agency_code else [])]
+
+    def events(self) -> QuerySet[AuditEvent]:
+        """Events about plan objects this audience could see before or after the change."""
+        from workplan.models import AuditEvent, plan_types
+
+        events = AuditEvent.objects.filter(object_type__in=plan_types())
+        if self.everything:
+            return events
+        condition = Q()
+        for tag in self._tags():
+            condition |= Q(audience__contains=tag)
+        return events.filter(condition)
+
+    def sees(self, event: AuditEvent) -> bool:
+        """One event, by the rule of `events()`."""
+        return self.everything or any(tag in event.audience for tag in self._tags())
+
+    def sees_after(self, event: AuditEvent) -> bool:
+        """Whether it may see the object as the change left it: never once archived."""
+        if event.state.get("archived"):
+            return False
+        return self.everything or event.public_after or self.agency_code in event.agencies_after

@@ -1,31 +1,31 @@
 """Webhook delivery: signed per Standard Webhooks, at least once, retried with backoff.
 
 Events are queued when a change commits and delivered by Django's task worker
-(`manage.py db_worker`), never inside the request that made the change.
+(`manage.py db_worker`), never inside the request that made the change. Bodies are
+written by the API version a subscription belongs to (see `register_payload_renderer`).
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import logging
 import socket
 import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from workplan.changes import feed_entry
 from workplan.models import (
     AuditEvent,
     DeliveryStatus,
@@ -33,6 +33,7 @@ from workplan.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from workplan.policy import Audience
 
 logger = logging.getLogger(__name__)
 
@@ -93,26 +94,39 @@ def event_type(event: AuditEvent) -> str:
     return f"{event.object_type}.{event.action}"
 
 
-def webhook_payload(event: AuditEvent, agency_code: str | None = None) -> str:
-    """The body sent for an event: the feed entry as the subscription's agency sees it
-    (everything, in full, for subscriptions of no agency)."""
-    body = {
-        "type": event_type(event),
-        "timestamp": event.occurred_at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        "data": feed_entry(
-            event,
-            base_url=settings.API_PUBLIC_URL,
-            admin=agency_code is None,
-            agency_code=agency_code,
-        ),
-    }
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+# The body of a delivery is the API's business: each API version registers a renderer
+# (api.apps.ApiConfig.ready) and a subscription's deliveries use the format of the API
+# version it was created through. The body is rendered once, when the change is recorded,
+# and stored: every attempt sends (and signs) the same bytes.
+PayloadRenderer = Callable[[AuditEvent, Audience], str]
+_payload_renderers: dict[str, PayloadRenderer] = {}
 
 
-def _may_see(event: AuditEvent, agency_code: str | None) -> bool:
-    if agency_code is None:
-        return True
-    return "|*|" in event.audience or f"|{agency_code}|" in event.audience
+def register_payload_renderer(api_version: str, renderer: PayloadRenderer) -> None:
+    """Make `renderer(event, audience)` write the body of `api_version`'s deliveries."""
+    _payload_renderers[api_version] = renderer
+
+
+def payload_versions() -> list[str]:
+    """The API versions whose webhook bodies can be rendered."""
+    return sorted(_payload_renderers)
+
+
+def webhook_payload(event: AuditEvent, subscription: WebhookSubscription) -> str:
+    """The body sent to `subscription` for `event`, as its API version renders it."""
+    try:
+        renderer = _payload_renderers[subscription.api_version]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"No webhook payload renderer for API version {subscription.api_version!r} "
+            f"(subscription {subscription.pk}); registered: {payload_versions()}."
+        ) from None
+    return renderer(event, subscription_audience(subscription))
+
+
+def subscription_audience(subscription: WebhookSubscription) -> Audience:
+    """A subscription sees what its agency may see; with no agency, everything."""
+    return Audience.of_agency(subscription.agency.code if subscription.agency else None)
 
 
 def webhook_events_enqueue(event: AuditEvent) -> list[WebhookDelivery]:
@@ -120,8 +134,7 @@ def webhook_events_enqueue(event: AuditEvent) -> list[WebhookDelivery]:
     kind = event_type(event)
     deliveries = []
     for subscription in WebhookSubscription.objects.filter(is_active=True).select_related("agency"):
-        agency_code = subscription.agency.code if subscription.agency else None
-        if not subscription.wants(kind) or not _may_see(event, agency_code):
+        if not subscription.wants(kind) or not subscription_audience(subscription).sees(event):
             continue
         deliveries.append(
             WebhookDelivery.objects.create(
@@ -129,7 +142,7 @@ def webhook_events_enqueue(event: AuditEvent) -> list[WebhookDelivery]:
                 event=event,
                 webhook_id=f"msg_{uuid.uuid4().hex}",
                 event_type=kind,
-                payload=webhook_payload(event, agency_code),
+                payload=webhook_payload(event, subscription),
                 next_attempt_at=event.occurred_at,
             )
         )

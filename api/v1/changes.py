@@ -1,8 +1,10 @@
 """GET /api/v1/changes/: the audit trail as a feed partners replay to stay in sync."""
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
+from django.urls import reverse
 from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,33 +15,87 @@ from rest_framework.response import Response
 from api.base import ProblemResponseMixin, check_query_params
 from api.errors import QueryParameterError
 from api.permissions import PlanPermission
-from workplan.changes import caller_agency_code, events_visible_to, feed_entry
-from workplan.models import PLAN_ACTIONS, plan_types
-from workplan.policy import is_plan_admin
+from workplan.models import PLAN_ACTIONS, AuditEvent, plan_types
+from workplan.policy import Audience
 
 OBJECT_TYPES = plan_types()
 
 
+class TimestampField(serializers.DateTimeField):
+    """UTC, always with microseconds, so the strings sort in time order too."""
+
+    def to_representation(self, value: datetime) -> str:
+        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class ObjectURLField(serializers.URLField):
+    """The changed object's URL in this API version (each plan type is routed under its
+    type's name, `<type>-detail`), on the base URL given in the context."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, event: AuditEvent) -> str:  # type: ignore[override]
+        path = reverse(f"v1:{event.object_type}-detail", kwargs={"code": event.object_code})
+        return str(self.context["base_url"]).rstrip("/") + path
+
+
+def _shown(field: serializers.Field, event: AuditEvent) -> bool:
+    """Whether the context's audience may see the object as the change left it."""
+    audience: Audience = field.context["audience"]
+    return audience.sees_after(event)
+
+
+class VisibleField(serializers.BooleanField):
+    """Whether the audience may see the object as the change left it."""
+
+    def get_attribute(self, event: AuditEvent) -> bool:
+        return _shown(self, event)
+
+
+class NewValuesField(serializers.DictField):
+    """The new value of each field the change set; nothing when the object is not shown."""
+
+    def get_attribute(self, event: AuditEvent) -> dict[str, Any]:
+        if not _shown(self, event):
+            return {}
+        return {name: change["after"] for name, change in event.changes.items()}
+
+
+class StateField(serializers.DictField):
+    """The object's whole audited state after the change; null when it is not shown."""
+
+    def get_attribute(self, event: AuditEvent) -> dict[str, Any] | None:
+        return event.state if _shown(self, event) else None
+
+
+# Renders an `AuditEvent` for the context's `audience` (a `workplan.policy.Audience`), with
+# URLs on its `base_url`. `object` is the whole state after the change, so a replica can
+# simply store it; it is null (and `visible` false) when the audience may no longer see
+# the object: archived, or unpublished outside its agency. A replica drops such objects.
+# (The docstring is the schema's description of the component.)
 class ChangeSerializer(serializers.Serializer):
     """One change to the plan."""
 
-    cursor = serializers.CharField(help_text="Opaque, increasing: pass it as `after`.")
-    occurred_at = serializers.DateTimeField()
+    cursor = serializers.CharField(source="pk", help_text="Opaque, increasing: pass it as `after`.")
+    occurred_at = TimestampField()
     action = serializers.ChoiceField([(a, a.capitalize()) for a in PLAN_ACTIONS])
     object_type = serializers.ChoiceField([(t, t) for t in OBJECT_TYPES])
-    code = serializers.CharField(help_text="The object's public code.")
-    url = serializers.URLField(help_text="The object's URL (a 404 once it is archived).")
+    code = serializers.CharField(source="object_code", help_text="The object's public code.")
+    url = ObjectURLField(help_text="The object's URL (a 404 once it is archived).")
     agency = serializers.CharField(
-        allow_null=True, help_text="Code of the agency that made the change; null for staff."
+        source="agency.code",
+        allow_null=True,
+        help_text="Code of the agency that made the change; null for staff.",
     )
-    visible = serializers.BooleanField(
+    visible = VisibleField(
         help_text="False when the caller can no longer see the object (archived, or "
         "unpublished outside its agencies): a replica deletes it."
     )
-    changes = serializers.DictField(
+    changes = NewValuesField(
         child=serializers.JSONField(), help_text="New values of the fields this change set."
     )
-    object = serializers.DictField(
+    object = StateField(
         child=serializers.JSONField(),
         allow_null=True,
         help_text="The object's whole state after the change (text in both languages, "
@@ -147,9 +203,8 @@ class ChangeFeedView(ProblemResponseMixin, generics.GenericAPIView):
         check_query_params(request, self.allowed_params)
         after = self._int(request, "after", 0, 0, 2**62)
         limit = self._int(request, "limit", 100, 1, 1000)
-        admin = is_plan_admin(request.user)
-        agency_code = None if admin else caller_agency_code(request.user)
-        events = events_visible_to(request.user, agency_code).filter(pk__gt=after)
+        audience = Audience.of(request.user)
+        events = audience.events().filter(pk__gt=after)
         if types := self._values(request, "object_type"):
             events = events.filter(object_type__in=types)
         if codes := self._values(request, "code"):
@@ -159,11 +214,8 @@ class ChangeFeedView(ProblemResponseMixin, generics.GenericAPIView):
         page = list(events.select_related("agency").order_by("pk")[: limit + 1])
         has_more = len(page) > limit
         page = page[:limit]
-        base_url = request.build_absolute_uri("/")
-        results = [
-            feed_entry(event, base_url=base_url, admin=admin, agency_code=agency_code)
-            for event in page
-        ]
+        context = {"base_url": request.build_absolute_uri("/"), "audience": audience}
+        results = ChangeSerializer(page, many=True, context=context).data
         params = [
             (name, value)
             for name, values in request.query_params.lists()

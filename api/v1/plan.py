@@ -78,6 +78,13 @@ class PlanView(ProblemResponseMixin, generics.GenericAPIView):
                 location=OpenApiParameter.HEADER,
                 description="ETag of an earlier copy: 304 when unchanged.",
             ),
+            OpenApiParameter(
+                "ETag",
+                str,
+                location=OpenApiParameter.HEADER,
+                response=[200, 304],
+                description="Validator of this document: send it in If-None-Match next time.",
+            ),
         ],
         responses={200: PlanDocumentSerializer, 304: OpenApiResponse(description="Not modified.")},
     )

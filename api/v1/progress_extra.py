@@ -26,6 +26,7 @@ class ProgressExportMixin:
     @extend_schema(
         operation_id="progress_export_csv",
         summary="Export progress reports as CSV",
+        tags=["exports"],
         description=(
             "The progress reports the list would return (same filters, same visibility), "
             "one row each with the goal and pillar it falls under, streamed."

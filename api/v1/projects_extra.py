@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -27,8 +27,19 @@ from .serializers.projects import ProjectWriteSerializer
 CODE_RE = re.compile(CODE_PATTERN)
 
 
+class ProjectBulkItemSerializer(ProjectWriteSerializer):
+    """One project of a bulk request: `code` always; for a new code also what creating a
+    project needs (`goal`, `title_en`, `title_es`, ...), for an existing one only the fields
+    to change."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.required = name == "code"
+
+
 class ProjectBulkSerializer(serializers.Serializer):
-    projects = ProjectWriteSerializer(many=True, help_text="Projects keyed by `code`.")
+    projects = ProjectBulkItemSerializer(many=True, help_text="Projects keyed by `code`.")
 
 
 class ProjectBulkItemResultSerializer(serializers.Serializer):
@@ -81,23 +92,16 @@ class ProjectBulkAndExportMixin:
         ),
         request=ProjectBulkSerializer,
         responses={200: ProjectBulkResultSerializer},
-        examples=[
-            OpenApiExample(
-                "Two projects",
-                request_only=True,
-                value={
-                    "projects": [
-                        {"code": "HLED-2021-01", "status": "2"},
-                        {
-                            "code": "HLED-2026-07",
-                            "goal": "P4-G2",
-                            "title_en": "MSME export clinics",
-                            "title_es": "Clínicas de exportación para MIPYMES",
-                            "participating_agencies": [{"agency": "MX-SE", "role": "4"}],
-                            "countries": ["MX"],
-                        },
-                    ]
-                },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                location=OpenApiParameter.HEADER,
+                description=(
+                    "A unique key (e.g. a UUID) per intended request. A retry with the same "
+                    "key and body within 24 hours returns the first response and writes "
+                    "nothing (`Idempotent-Replayed: true`)."
+                ),
             )
         ],
     )
@@ -210,6 +214,7 @@ class ProjectBulkAndExportMixin:
 
     @extend_schema(
         operation_id="projects_export_csv",
+        tags=["exports"],
         summary="Export projects as CSV",
         description=(
             "The projects the list would return (same filters, same visibility), one row "
@@ -231,6 +236,7 @@ class ProjectBulkAndExportMixin:
 
     @extend_schema(
         operation_id="projects_export_iati",
+        tags=["exports"],
         summary="Export projects as IATI activity XML",
         description=(
             "The projects the list would return, as an IATI 2.03 `iati-activities` "

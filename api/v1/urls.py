@@ -1,7 +1,8 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from api.docs import RedocView, SwaggerView
 from api.errors import not_found_view
 from workplan.models.base import CODE_URL_PATTERN
 
@@ -39,12 +40,12 @@ urlpatterns = [
     ),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="v1:schema", http_method_names=DOCS_METHODS),
+        SwaggerView.as_view(url_name="v1:schema", http_method_names=DOCS_METHODS),
         name="docs",
     ),
     path(
         "redoc/",
-        SpectacularRedocView.as_view(url_name="v1:schema", http_method_names=DOCS_METHODS),
+        RedocView.as_view(url_name="v1:schema", http_method_names=DOCS_METHODS),
         name="redoc",
     ),
     path("changes/", ChangeFeedView.as_view(), name="changes"),

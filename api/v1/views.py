@@ -1,12 +1,7 @@
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
-    extend_schema,
-    extend_schema_view,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
@@ -55,54 +50,8 @@ from .serializers import (
 
 ADMINS = "plan admins"
 
-PILLAR_EXAMPLE = {
-    "code": "P5",
-    "number": 5,
-    "name_en": "Energy Cooperation",
-    "name_es": "Cooperación energética",
-    "description_en": "Joint work on energy.",
-    "description_es": "Trabajo conjunto en energía.",
-}
-GOAL_EXAMPLE = {
-    "code": "P1-G4",
-    "pillar": "P1",
-    "number": 4,
-    "title_en": "Customs modernisation",
-    "title_es": "Modernización aduanera",
-    "description_en": "",
-    "description_es": "",
-}
-AGENCY_EXAMPLE = {
-    "code": "MX-ANAM",
-    "acronym": "ANAM",
-    "name_en": "National Customs Agency of Mexico",
-    "name_es": "Agencia Nacional de Aduanas de México",
-    "country": "MX",
-    "organisation_type": "10",
-    "parent": "MX-SHCP",
-    "website": "https://www.gob.mx/anam",
-}
-PROJECT_EXAMPLE = {
-    "code": "HLED-2026-01",
-    "goal": "P1-G1",
-    "title_en": "Supply-chain mapping pilot",
-    "title_es": "Piloto de mapeo de cadenas de suministro",
-    "description_en": "Maps critical supply chains between both countries.",
-    "description_es": "Mapea cadenas de suministro críticas entre ambos países.",
-    "status": "2",
-    "planned_start": "2026-01-15",
-    "planned_end": "2027-06-30",
-    "countries": ["MX", "US"],
-    "participating_agencies": [
-        {"agency": "MX-SE", "role": "4", "is_lead": True, "source": "stated"},
-        {"agency": "US-DOC", "role": "4", "is_lead": True, "source": "stated"},
-    ],
-    "budget": {"amount": "250000.00", "currency": "USD"},
-    "links": [],
-}
 
-
-@extend_schema_view(**resource_docs("pillar", "pillars", writers=ADMINS, example=PILLAR_EXAMPLE))
+@extend_schema_view(**resource_docs("pillar", "pillars", writers=ADMINS))
 @extend_schema(tags=["pillars"])
 class PillarViewSet(PlanViewSet):
     """The four pillars of the work plan, each with its goals."""
@@ -115,7 +64,7 @@ class PillarViewSet(PlanViewSet):
     filterset_class = PillarFilterSet
 
 
-@extend_schema_view(**resource_docs("goal", "goals", writers=ADMINS, example=GOAL_EXAMPLE))
+@extend_schema_view(**resource_docs("goal", "goals", writers=ADMINS))
 @extend_schema(tags=["goals"])
 class GoalViewSet(PlanViewSet):
     """Goals of the plan; each belongs to one pillar."""
@@ -126,7 +75,7 @@ class GoalViewSet(PlanViewSet):
     filterset_class = GoalFilterSet
 
 
-@extend_schema_view(**resource_docs("agency", "agencies", writers=ADMINS, example=AGENCY_EXAMPLE))
+@extend_schema_view(**resource_docs("agency", "agencies", writers=ADMINS))
 @extend_schema(tags=["agencies"])
 class AgencyViewSet(PlanViewSet):
     """Government agencies of Mexico and the United States that take part in the plan."""
@@ -145,7 +94,6 @@ class AgencyViewSet(PlanViewSet):
             "agency editors, for projects their agency takes part in (they cannot publish "
             "or change other agencies' participation), and plan admins"
         ),
-        example=PROJECT_EXAMPLE,
     )
 )
 @extend_schema(tags=["projects"])
@@ -169,62 +117,13 @@ class ProjectViewSet(ProjectBulkAndExportMixin, PlanViewSet):
     filterset_class = ProjectFilterSet
 
 
-MEETING_EXAMPLE = {
-    "code": "HLED-M-2026-09-14",
-    "date": "2026-09-14",
-    "kind": "ministerial",
-    "place_en": "Mexico City",
-    "place_es": "Ciudad de México",
-    "summary_en": "Fourth ministerial meeting since the relaunch.",
-    "summary_es": "Cuarta reunión ministerial desde el relanzamiento.",
-    "chairs": [
-        {
-            "agency": "MX-SE",
-            "person_name": "Full name as published",
-            "position_en": "Secretary of Economy",
-            "position_es": "Secretaria de Economía",
-        }
-    ],
-    "sources": [
-        {
-            "title": "Joint statement",
-            "publisher": "Office of the U.S. Trade Representative",
-            "date": "2026-09-14",
-            "url": "https://ustr.gov/",
-        }
-    ],
-    "projects": [{"project": "HLED-2021-01", "kind": "reviewed"}],
-}
-PROGRESS_EXAMPLE = {
-    "project": "HLED-2021-01",
-    "date": "2026-03-31",
-    "narrative_en": "Supplier development workshops held in three states.",
-    "narrative_es": "Se realizaron talleres de desarrollo de proveedores en tres estados.",
-    "meeting": None,
-    "source": {
-        "kind": "entered",
-        "title": "Quarterly report to the dialogue",
-        "publisher": "Secretaría de Economía",
-        "date": "2026-03-31",
-        "url": "",
-    },
-    "period": {"start": "2026-01-01", "end": "2026-03-31"},
-    "measure": {
-        "indicator_en": "Suppliers trained",
-        "indicator_es": "Proveedores capacitados",
-        "unit": "suppliers",
-        "baseline": "0",
-        "target": "200",
-        "value": "45",
-    },
-}
 PROGRESS_WRITERS = (
     "agency editors, on projects their agency takes part in, and plan admins (on any "
     "project, and on goals)"
 )
 
 
-@extend_schema_view(**resource_docs("meeting", "meetings", writers=ADMINS, example=MEETING_EXAMPLE))
+@extend_schema_view(**resource_docs("meeting", "meetings", writers=ADMINS))
 @extend_schema(tags=["meetings"])
 class MeetingViewSet(PlanViewSet):
     """Meetings of the dialogue: ministerial meetings and progress reviews."""
@@ -255,11 +154,7 @@ PROGRESS_QUERYSET = ProgressReport.objects.select_related(
 )
 
 
-@extend_schema_view(
-    **resource_docs(
-        "progress report", "progress", writers=PROGRESS_WRITERS, example=PROGRESS_EXAMPLE
-    )
-)
+@extend_schema_view(**resource_docs("progress report", "progress", writers=PROGRESS_WRITERS))
 @extend_schema(tags=["progress"])
 class ProgressReportViewSet(ProgressExportMixin, PlanViewSet):
     """Progress reported on projects and goals, each with its source."""
@@ -301,13 +196,6 @@ PROJECT_CODE = OpenApiParameter(
             "read-only fields (`project` and `goal` among them) are refused with a 400."
         ),
         parameters=[PROJECT_CODE],
-        examples=[
-            OpenApiExample(
-                "New progress report",
-                value={k: v for k, v in PROGRESS_EXAMPLE.items() if k != "project"},
-                request_only=True,
-            )
-        ],
     ),
 )
 @extend_schema(tags=["progress"])
@@ -321,6 +209,7 @@ class ProjectProgressViewSet(PlanViewSet):
     serializer_class = ProgressReportSerializer
     write_serializer_class = ProjectProgressWriteSerializer
     filterset_class = ProjectProgressFilterSet
+    path_error_statuses = frozenset({404})  # the project in the URL
     project: Project | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

@@ -1,11 +1,12 @@
 """Webhook subscriptions and their delivery log, for plan admins."""
 
+import json
 import re
-from typing import Any
+from typing import Any, cast
 
+from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiResponse,
     OpenApiWebhook,
     extend_schema,
@@ -21,10 +22,17 @@ from api.base import ProblemResponseMixin, check_query_params
 from api.fields import StrictInputMixin
 from api.pagination import PagePagination
 from api.permissions import PlanPermission, actor_for
-from api.v1.changes import ChangeSerializer
+from api.v1.changes import ChangeSerializer, TimestampField
 from workplan import services
-from workplan.models import Agency, WebhookAttempt, WebhookDelivery, WebhookSubscription
-from workplan.policy import Action
+from workplan.models import (
+    Agency,
+    AuditEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from workplan.policy import Action, Audience
+from workplan.webhooks import event_type
 
 
 class WebhookSubscriptionSerializer(StrictInputMixin, serializers.ModelSerializer):
@@ -103,12 +111,6 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-EXAMPLE = {
-    "url": "https://partner.example.org/hooks/workplan",
-    "description": "SE project sync",
-    "event_types": ["project.*"],
-    "is_active": True,
-}
 ADMIN_ONLY = " Plan admins only."
 
 
@@ -126,17 +128,14 @@ ADMIN_ONLY = " Plan admins only."
             "Targets must be http(s) and resolve to public addresses." + ADMIN_ONLY
         ),
         responses={201: NewWebhookSubscriptionSerializer},
-        examples=[OpenApiExample("Project events", value=EXAMPLE, request_only=True)],
     ),
     update=extend_schema(
         summary="Replace a webhook subscription",
         description="Replaces the subscription's settings." + ADMIN_ONLY,
-        examples=[OpenApiExample("Project events", value=EXAMPLE, request_only=True)],
     ),
     partial_update=extend_schema(
         summary="Update a webhook subscription",
         description="Changes the fields sent (e.g. pause it with is_active false)." + ADMIN_ONLY,
-        examples=[OpenApiExample("Pause", value={"is_active": False}, request_only=True)],
     ),
     destroy=extend_schema(
         summary="Delete a webhook subscription",
@@ -166,8 +165,13 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         return Action.MANAGE_WEBHOOKS
 
     def perform_create(self, serializer: Any) -> None:
+        # Its deliveries take the format of the API version it is made through.
+        data = cast(
+            services.SubscriptionData,
+            {**serializer.validated_data, "api_version": self.request.version},
+        )
         serializer.instance = services.webhook_subscription_create(
-            actor=actor_for(self.request), data=serializer.validated_data
+            actor=actor_for(self.request), data=data
         )
 
     def perform_update(self, serializer: Any) -> None:
@@ -186,6 +190,10 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         if self.action in ("deliveries", "redeliver"):
             return WebhookDeliverySerializer
         return WebhookSubscriptionSerializer
+
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        # DRF would take the `url` field, which here is the target, not this subscription.
+        return {"Location": self.reverse_action("detail", kwargs={"pk": data["id"]})}
 
     def get_object(self) -> Any:
         # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
@@ -230,14 +238,32 @@ class WebhookSubscriptionViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         return Response(WebhookDeliverySerializer(delivery).data, status=202)
 
 
+class EventTypeField(serializers.CharField):
+    """What subscriptions choose by: '<object type>.<action>'."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, event: AuditEvent) -> str:  # type: ignore[override]
+        return event_type(event)
+
+
 class WebhookPayloadSerializer(serializers.Serializer):
     """The body of every webhook request."""
 
-    type = serializers.CharField(help_text="'<object type>.<action>', e.g. project.update.")
-    timestamp = serializers.DateTimeField(help_text="When the change happened.")
+    type = EventTypeField(help_text="'<object type>.<action>', e.g. project.update.")
+    timestamp = TimestampField(source="occurred_at", help_text="When the change happened.")
     data = ChangeSerializer(  # type: ignore[assignment]
-        help_text="The change, as the change feed shows it to a plan admin."
+        source="*", help_text="The change, as the change feed shows it to a plan admin."
     )
+
+
+def render_webhook_payload(event: AuditEvent, audience: Audience) -> str:
+    """The v1 body for an event: the change as the feed shows it to the subscription's
+    audience, with URLs on API_PUBLIC_URL; keys sorted, no spaces, UTF-8 as is."""
+    context = {"base_url": settings.API_PUBLIC_URL, "audience": audience}
+    body = WebhookPayloadSerializer(event, context=context).data
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 plan_changed = OpenApiWebhook(

@@ -149,26 +149,42 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Mexico–US High-Level Economic Dialogue work plan API",
-    "DESCRIPTION": (
-        "The work plan of the Mexico–United States High-Level Economic Dialogue "
-        "(Diálogo Económico de Alto Nivel): its four pillars, their goals, the agencies "
-        "of both governments and the projects that carry the plan out.\n\n"
-        "Text is served in English or Spanish: send `Accept-Language: es` or `?lang=es`; "
-        "`?lang=all` adds a `translations` object with both languages to every object. "
-        "Errors are RFC 9457 problem documents (`application/problem+json`)."
-    ),
+    # The overview (info.description), tags and servers: api/overview.py.
+    "DESCRIPTION": "",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "OAS_VERSION": "3.1.0",
     "WEBHOOKS": ["api.v1.webhooks.plan_changed"],
+    # Partner systems authenticate with bearer tokens; session cookies are for the admin.
+    "AUTHENTICATION_WHITELIST": ["api.authentication.BearerTokenAuthentication"],
+    # Docs pages load nothing from outside the app (api/templates/api/, api/docs.py).
     "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "/favicon.ico",
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "validatorUrl": None,
+        "persistAuthorization": False,
+        "displayOperationId": False,
+    },
     "REDOC_DIST": "SIDECAR",
+    "REDOC_UI_SETTINGS": {
+        "hideLoading": True,
+        "expandResponses": "200,201",
+        "theme": {
+            "typography": {
+                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+                "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', sans-serif"},
+                "code": {"fontFamily": "ui-monospace, 'DejaVu Sans Mono', monospace"},
+            }
+        },
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.make_translations_optional",
         "api.schema.document_webhook_headers",
+        "api.overview.document_overview",
+        "api.examples.merge_examples",
     ],
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     "SORT_OPERATION_PARAMETERS": False,

@@ -15,15 +15,24 @@ a tombstone to someone who never saw it), and a pinned query count.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
+from tests.api.test_webhooks import Receiver
 from tests.conftest import assert_problem, get_ok, list_all, make_user, token_client
 from workplan.choices import Role
-from workplan.models import AuditEvent, plan_types
+from workplan.models import (
+    Agency,
+    AuditEvent,
+    WebhookSubscription,
+    new_webhook_secret,
+    plan_types,
+)
+from workplan.webhooks import webhook_attempt
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_throttling")]
 
@@ -941,3 +950,241 @@ def test_feed_page_query_count_is_pinned(clients, django_assert_num_queries, cal
             response = client.get(f"{FEED}?limit={limit}")
         assert response.status_code == 200
         assert len(response.json()["results"]) == limit
+
+
+# -- the wire format, pinned ------------------------------------------------------------------
+#
+# What partners parse: the feed entries and webhook bodies of a real history, byte for byte
+# for webhooks (their bodies are signed), captured from the implementation that first shipped
+# them. Cursors and times are normalised; everything else must not move within v1.
+
+FIXED_WIDTH_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+PINNED_BASE_URL = "https://api.example.org"
+PINNED_CODE = "HLED-2026-01"
+
+
+def make_pinned_history(c: dict[str, APIClient]) -> list[AuditEvent]:
+    """An editor of A creates an unpublished project; an admin publishes it, then unpublishes
+    it: A keeps seeing it, outsiders get a tombstone."""
+    title_es = "Piloto de mapeo — cadenas de suministro"
+    body = new_project(PINNED_CODE, "P1-G1", A, countries=["MX"], title_es=title_es)
+    create(c["editor_a"], "projects", {**body, "planned_start": "2026-03-01"})
+    change(c["admin"], "projects", PINNED_CODE, {"is_published": True, "status": "2"})
+    change(c["admin"], "projects", PINNED_CODE, {"is_published": False})
+    return list(plan_events().filter(object_code=PINNED_CODE).order_by("pk"))
+
+
+PINNED_STATE = {
+    "code": "HLED-2026-01",
+    "goal": "P1-G1",
+    "title_en": "HLED-2026-01 title",
+    "title_es": "Piloto de mapeo — cadenas de suministro",
+    "description_en": "What HLED-2026-01 does.",
+    "description_es": "Lo que hace HLED-2026-01.",
+    "status": "1",
+    "announced_on": None,
+    "planned_start": "2026-03-01",
+    "planned_end": None,
+    "actual_start": None,
+    "actual_end": None,
+    "budget_amount": None,
+    "budget_currency": "",
+    "is_published": False,
+    "archived": False,
+    "countries": ["MX"],
+    "participating_agencies": [
+        {"agency": "MX-SE", "role": "4", "is_lead": True, "source": "stated"}
+    ],
+    "links": [],
+}
+PINNED_URL = "http://testserver/api/v1/projects/HLED-2026-01/"
+PINNED_CREATE = {
+    "cursor": "<cursor>",
+    "occurred_at": "<time>",
+    "action": "create",
+    "object_type": "project",
+    "code": "HLED-2026-01",
+    "url": PINNED_URL,
+    "agency": "MX-SE",
+    "visible": True,
+    "changes": {
+        "code": "HLED-2026-01",
+        "goal": "P1-G1",
+        "title_en": "HLED-2026-01 title",
+        "title_es": "Piloto de mapeo — cadenas de suministro",
+        "description_en": "What HLED-2026-01 does.",
+        "description_es": "Lo que hace HLED-2026-01.",
+        "status": "1",
+        "planned_start": "2026-03-01",
+        "budget_currency": "",
+        "is_published": False,
+        "archived": False,
+        "countries": ["MX"],
+        "participating_agencies": [
+            {"agency": "MX-SE", "role": "4", "is_lead": True, "source": "stated"}
+        ],
+        "links": [],
+    },
+    "object": PINNED_STATE,
+}
+PINNED_PUBLISH = {
+    "cursor": "<cursor>",
+    "occurred_at": "<time>",
+    "action": "update",
+    "object_type": "project",
+    "code": "HLED-2026-01",
+    "url": PINNED_URL,
+    "agency": None,
+    "visible": True,
+    "changes": {"status": "2", "is_published": True},
+    "object": {**PINNED_STATE, "status": "2", "is_published": True},
+}
+PINNED_UNPUBLISH = {
+    "cursor": "<cursor>",
+    "occurred_at": "<time>",
+    "action": "update",
+    "object_type": "project",
+    "code": "HLED-2026-01",
+    "url": PINNED_URL,
+    "agency": None,
+    "visible": True,
+    "changes": {"is_published": False},
+    "object": {**PINNED_STATE, "status": "2", "is_published": False},
+}
+PINNED_TOMBSTONE = {
+    "cursor": "<cursor>",
+    "occurred_at": "<time>",
+    "action": "update",
+    "object_type": "project",
+    "code": "HLED-2026-01",
+    "url": PINNED_URL,
+    "agency": None,
+    "visible": False,
+    "changes": {},
+    "object": None,
+}
+PINNED_FEED = {
+    "admin": [PINNED_CREATE, PINNED_PUBLISH, PINNED_UNPUBLISH],
+    "editor_a": [PINNED_CREATE, PINNED_PUBLISH, PINNED_UNPUBLISH],
+    "editor_b": [PINNED_PUBLISH, PINNED_TOMBSTONE],
+    "anonymous": [PINNED_PUBLISH, PINNED_TOMBSTONE],
+}
+PINNED_KEYS = list(PINNED_CREATE)
+
+
+def normalised_entry(entry: dict[str, Any], event: AuditEvent) -> dict[str, Any]:
+    assert entry["cursor"] == str(event.pk)
+    assert FIXED_WIDTH_TIME.fullmatch(entry["occurred_at"]), entry["occurred_at"]
+    assert datetime.fromisoformat(entry["occurred_at"]) == event.occurred_at
+    return {**entry, "cursor": "<cursor>", "occurred_at": "<time>"}
+
+
+def test_feed_entries_of_a_real_change_are_pinned(clients):
+    last = whole_feed(clients["admin"])[-1]["cursor"]
+    events = {event.pk: event for event in make_pinned_history(clients)}
+    for caller, expected in PINNED_FEED.items():
+        entries = whole_feed(clients[caller], f"after={last}")
+        assert [list(entry) for entry in entries] == [PINNED_KEYS] * len(expected), caller
+        got = [normalised_entry(entry, events[int(entry["cursor"])]) for entry in entries]
+        assert got == expected, caller
+
+
+# The exact bodies (keys sorted, no spaces, UTF-8 as is), cursor as "#" and times as "T".
+PINNED_BODIES = {
+    "create": (
+        '{"data":{"action":"create","agency":"MX-SE","changes":{"archived":false,'
+        '"budget_currency":"","code":"HLED-2026-01","countries":["MX"],'
+        '"description_en":"What HLED-2026-01 does.",'
+        '"description_es":"Lo que hace HLED-2026-01.","goal":"P1-G1","is_published":false,'
+        '"links":[],"participating_agencies":[{"agency":"MX-SE","is_lead":true,"role":"4",'
+        '"source":"stated"}],"planned_start":"2026-03-01","status":"1",'
+        '"title_en":"HLED-2026-01 title",'
+        '"title_es":"Piloto de mapeo — cadenas de suministro"},"code":"HLED-2026-01",'
+        '"cursor":"#","object":{"actual_end":null,"actual_start":null,"announced_on":null,'
+        '"archived":false,"budget_amount":null,"budget_currency":"","code":"HLED-2026-01",'
+        '"countries":["MX"],"description_en":"What HLED-2026-01 does.",'
+        '"description_es":"Lo que hace HLED-2026-01.","goal":"P1-G1","is_published":false,'
+        '"links":[],"participating_agencies":[{"agency":"MX-SE","is_lead":true,"role":"4",'
+        '"source":"stated"}],"planned_end":null,"planned_start":"2026-03-01","status":"1",'
+        '"title_en":"HLED-2026-01 title",'
+        '"title_es":"Piloto de mapeo — cadenas de suministro"},"object_type":"project",'
+        '"occurred_at":"T","url":"https://api.example.org/api/v1/projects/HLED-2026-01/",'
+        '"visible":true},"timestamp":"T","type":"project.create"}'
+    ),
+    "publish": (
+        '{"data":{"action":"update","agency":null,"changes":{"is_published":true,'
+        '"status":"2"},"code":"HLED-2026-01","cursor":"#","object":{"actual_end":null,'
+        '"actual_start":null,"announced_on":null,"archived":false,"budget_amount":null,'
+        '"budget_currency":"","code":"HLED-2026-01","countries":["MX"],'
+        '"description_en":"What HLED-2026-01 does.",'
+        '"description_es":"Lo que hace HLED-2026-01.","goal":"P1-G1","is_published":true,'
+        '"links":[],"participating_agencies":[{"agency":"MX-SE","is_lead":true,"role":"4",'
+        '"source":"stated"}],"planned_end":null,"planned_start":"2026-03-01","status":"2",'
+        '"title_en":"HLED-2026-01 title",'
+        '"title_es":"Piloto de mapeo — cadenas de suministro"},"object_type":"project",'
+        '"occurred_at":"T","url":"https://api.example.org/api/v1/projects/HLED-2026-01/",'
+        '"visible":true},"timestamp":"T","type":"project.update"}'
+    ),
+    "unpublish": (
+        '{"data":{"action":"update","agency":null,"changes":{"is_published":false},'
+        '"code":"HLED-2026-01","cursor":"#","object":{"actual_end":null,"actual_start":null,'
+        '"announced_on":null,"archived":false,"budget_amount":null,"budget_currency":"",'
+        '"code":"HLED-2026-01","countries":["MX"],"description_en":"What HLED-2026-01 does.",'
+        '"description_es":"Lo que hace HLED-2026-01.","goal":"P1-G1","is_published":false,'
+        '"links":[],"participating_agencies":[{"agency":"MX-SE","is_lead":true,"role":"4",'
+        '"source":"stated"}],"planned_end":null,"planned_start":"2026-03-01","status":"2",'
+        '"title_en":"HLED-2026-01 title",'
+        '"title_es":"Piloto de mapeo — cadenas de suministro"},"object_type":"project",'
+        '"occurred_at":"T","url":"https://api.example.org/api/v1/projects/HLED-2026-01/",'
+        '"visible":true},"timestamp":"T","type":"project.update"}'
+    ),
+    "tombstone": (
+        '{"data":{"action":"update","agency":null,"changes":{},"code":"HLED-2026-01",'
+        '"cursor":"#","object":null,"object_type":"project","occurred_at":"T",'
+        '"url":"https://api.example.org/api/v1/projects/HLED-2026-01/","visible":false},'
+        '"timestamp":"T","type":"project.update"}'
+    ),
+}
+# Who gets which: a subscription of no agency every change in full; US-DOC's what DOC may see.
+PINNED_DELIVERIES = {None: ["create", "publish", "unpublish"], B: ["publish", "tombstone"]}
+
+
+def test_webhook_bodies_of_a_real_change_are_pinned(clients, settings):
+    settings.API_PUBLIC_URL = PINNED_BASE_URL
+    settings.WEBHOOK_RETRY_DELAYS = [0, 0]
+    secret = new_webhook_secret()
+    receiver = Receiver()
+    receiver.secret, receiver.failures = secret, 1
+    try:
+        subscriptions = {
+            code: WebhookSubscription.objects.create(
+                url=receiver.url,
+                event_types=["project.*"],
+                secret=secret,
+                agency=Agency.objects.get(code=code) if code else None,
+            )
+            for code in PINNED_DELIVERIES
+        }
+        events = {event.pk: event for event in make_pinned_history(clients)}
+        for code, names in PINNED_DELIVERIES.items():
+            bodies = []
+            for delivery in subscriptions[code].deliveries.order_by("event_id"):
+                receiver.requests.clear()
+                webhook_attempt(delivery_id=delivery.pk)  # answered 500: tried again
+                webhook_attempt(delivery_id=delivery.pk)
+                first, retry = receiver.requests
+                assert (first.status, retry.status) == (500, 204)
+                assert first.verified is True and retry.verified is True
+                # A retry is the same message: the same id and the same signed bytes.
+                assert first.webhook_id == retry.webhook_id == delivery.webhook_id
+                assert first.body == retry.body
+                event = events[delivery.event_id]
+                text = first.body.decode()
+                cursor = f'"cursor":"{event.pk}"'
+                assert text.count(cursor) == 1
+                time = event.occurred_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+                assert FIXED_WIDTH_TIME.findall(text) == [time, time]
+                bodies.append(FIXED_WIDTH_TIME.sub("T", text.replace(cursor, '"cursor":"#"')))
+            assert bodies == [PINNED_BODIES[name] for name in names], code
+    finally:
+        receiver.close()

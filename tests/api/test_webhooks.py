@@ -599,6 +599,14 @@ def test_admin_manages_subscriptions(admin_api: APIClient, receiver: Receiver) -
     assert admin_api.get(f"{WEBHOOKS}not-a-number/").status_code == 404
 
 
+def test_a_subscription_made_through_v1_gets_v1_bodies(
+    admin_api: APIClient, receiver: Receiver
+) -> None:
+    created = subscribe(admin_api, receiver.url, ["project.*"])
+    assert "api_version" not in created  # the version is the URL's, not a field of v1
+    assert WebhookSubscription.objects.get(pk=created["id"]).api_version == "v1"
+
+
 # -- the secret ----------------------------------------------------------------------------
 
 
@@ -633,6 +641,7 @@ def test_the_secret_is_shown_once(admin_api: APIClient, receiver: Receiver) -> N
         ({"colour": "red"}, "colour"),
         ({"id": 99}, "id"),
         ({"created_at": "2026-01-01T00:00:00Z"}, "created_at"),
+        ({"api_version": "v2"}, "api_version"),
     ],
 )
 def test_unknown_and_read_only_fields_are_refused(

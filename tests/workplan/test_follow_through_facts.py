@@ -6,14 +6,16 @@ says nothing the facts do not (no invented figures), and loading it twice change
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db.models import Q
 
-from tests.workplan.test_load_workplan import facts, load, summary
+from tests.workplan.test_load_workplan import FIXTURE, facts, load, summary
 from workplan.models import Agency, AuditEvent, Meeting, ProgressReport
 
 pytestmark = pytest.mark.django_db
@@ -227,3 +229,53 @@ def test_loading_again_changes_no_meeting_or_report(real_plan: None) -> None:
         "meetings": list(Meeting.objects.values_list("pk", "version", "updated_at")),
         "reports": list(ProgressReport.objects.values_list("pk", "version", "updated_at")),
     }
+
+
+def test_a_reload_keeps_edits_to_meetings_and_reports_and_takes_new_document_values(
+    real_plan: None, tmp_path: Path
+) -> None:
+    from tests.conftest import client_for, make_user
+    from workplan.choices import Role
+
+    load()  # records the baselines of the plan as loaded
+    editor = client_for(make_user("se-editor", Role.EDITOR, "MX-SE"))
+    admin = client_for(make_user("plan-admin", Role.ADMIN))
+    report_url = "/api/v1/progress/HLED-2021-10-PR1/"
+    edited_es = "Texto corregido por la Secretaría de Economía."
+    response = editor.patch(
+        report_url, {"narrative_es": edited_es}, format="json", HTTP_IF_MATCH="*"
+    )
+    assert response.status_code == 200, response.content[:500]
+    meeting_url = "/api/v1/meetings/HLED-M-2024-04-19/"
+    chairs = [{"agency": "US-DOC", "person_name": "Added by staff"}]
+    response = admin.patch(meeting_url, {"chairs": chairs}, format="json", HTTP_IF_MATCH="*")
+    assert response.status_code == 200, response.content[:500]
+
+    data = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    report = next(r for r in data["progress"] if r["code"] == "HLED-2021-10-PR1")
+    report["narrative_en"] += " (revised)"
+    report["narrative_es"] = "Otra versión del documento."
+    meeting = next(m for m in data["meetings"] if m["code"] == "HLED-M-2024-04-19")
+    meeting["summary_en"] = "Virtual review of progress, revised."
+    meeting["chairs"] = [{"agency": "MX-SE", "person_name": "In the document"}]
+    other = next(m for m in data["meetings"] if m["code"] == "HLED-M-2022-09-12")
+    other["sources"].reverse()  # order alone changes nothing
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+    output = load(str(path))
+
+    assert "HLED-2021-10-PR1.narrative_es" in output and "HLED-M-2024-04-19.chairs" in output
+    fresh = ProgressReport.objects.get(code="HLED-2021-10-PR1")
+    assert fresh.narrative_es == edited_es  # kept
+    assert fresh.narrative_en.endswith(" (revised)")  # nobody had edited it: taken
+    fresh_meeting = Meeting.objects.get(code="HLED-M-2024-04-19")
+    assert fresh_meeting.summary_en == "Virtual review of progress, revised."
+    assert list(fresh_meeting.chairs.values_list("person_name", flat=True)) == ["Added by staff"]
+    untouched = Meeting.objects.get(code="HLED-M-2022-09-12")
+    assert not AuditEvent.objects.filter(
+        object_code=untouched.code, occurred_at__gt=fresh.created_at, via="command"
+    ).exists()
+    counts = summary(output)
+    assert counts["meetings"] == {"created": 0, "updated": 1, "unchanged": 3}
+    assert counts["progress reports"] == {"created": 0, "updated": 1, "unchanged": 8}

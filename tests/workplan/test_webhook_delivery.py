@@ -7,19 +7,24 @@ Attempts are made with `workplan.webhooks.webhook_attempt` against a real receiv
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+import workplan
 from tests.api.test_webhooks import (
     QUEUE,
     TASK_PATH,
@@ -27,8 +32,8 @@ from tests.api.test_webhooks import (
     assert_no_task_crashed,
     run_worker,
 )
-from tests.factories import PillarFactory
-from workplan import services
+from tests.factories import AgencyFactory, PillarFactory
+from workplan import services, webhooks
 from workplan.models import (
     AuditEvent,
     Pillar,
@@ -37,6 +42,7 @@ from workplan.models import (
     WebhookSubscription,
     new_webhook_secret,
 )
+from workplan.policy import Audience
 from workplan.webhooks import DEFAULT_RETRY_DELAYS, retry_delays, webhook_attempt
 
 pytestmark = pytest.mark.django_db
@@ -354,6 +360,109 @@ def test_each_delivery_is_queued_when_the_change_commits(
     assert all(t.task_path == TASK_PATH for t in tasks)
     assert DBTaskResult.objects.ready().filter(queue_name=QUEUE).count() == 2
     assert receiver.requests == []
+
+
+# -- who writes the body ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def vtest(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, Audience]]:
+    """A renderer registered for a made-up API version "vtest"; returns what it was asked."""
+    calls: list[tuple[int, Audience]] = []
+
+    def render(event: AuditEvent, audience: Audience) -> str:
+        calls.append((event.pk, audience))
+        return f'{{"vtest":{event.pk}}}'
+
+    monkeypatch.setattr(webhooks, "_payload_renderers", dict(webhooks._payload_renderers))
+    webhooks.register_payload_renderer("vtest", render)
+    return calls
+
+
+def test_the_body_is_written_by_the_subscriptions_api_version(
+    receiver: Receiver, vtest: list[tuple[int, Audience]]
+) -> None:
+    assert webhooks.payload_versions() == ["v1", "vtest"]
+    agency = AgencyFactory(code="MX-SE", acronym="SE")
+    v1 = WebhookSubscription.objects.create(url=receiver.url, event_types=["*"])
+    mine = WebhookSubscription.objects.create(
+        url=receiver.url, event_types=["*"], api_version="vtest"
+    )
+    of_agency = WebhookSubscription.objects.create(
+        url=receiver.url, event_types=["*"], api_version="vtest", agency=agency
+    )
+    event = change_something()
+
+    assert json.loads(v1.deliveries.get().payload)["data"]["cursor"] == str(event.pk)
+    delivery = mine.deliveries.get()
+    assert delivery.payload == f'{{"vtest":{event.pk}}}'
+    # Each subscription's view: everything without an agency, else what the agency sees.
+    assert vtest == [
+        (event.pk, Audience(everything=True)),
+        (event.pk, Audience(agency_code="MX-SE")),
+    ]
+    assert of_agency.deliveries.count() == 1  # a pillar is public
+
+    receiver.secret = mine.secret
+    attempt(delivery)
+    (request,) = receiver.requests
+    assert request.body == f'{{"vtest":{event.pk}}}'.encode()
+    assert request.verified is True
+
+
+def test_a_subscription_of_a_version_that_renders_nothing_stops_the_change() -> None:
+    WebhookSubscription.objects.create(
+        url="http://127.0.0.1:9/", event_types=["*"], api_version="v0"
+    )
+    pillar = cast(Pillar, PillarFactory())
+    with pytest.raises(ImproperlyConfigured, match="v0"):
+        services.plan_object_archive(obj=pillar, actor=services.SYSTEM)
+    pillar.refresh_from_db()
+    assert pillar.archived_at is None
+    assert not AuditEvent.objects.filter(action="archive").exists()
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_every_attempt_sends_the_body_rendered_when_the_change_was_recorded(
+    receiver: Receiver, settings: Any
+) -> None:
+    settings.WEBHOOK_RETRY_DELAYS = [0, 0]
+    settings.API_PUBLIC_URL = "https://first.example.org"
+    receiver.failures = 1
+    delivery = make_delivery(receiver.url, ["pillar.*"])
+    receiver.secret = delivery.subscription.secret
+    attempt(delivery)
+    # What the renderer reads may change before the retry; the message does not.
+    settings.API_PUBLIC_URL = "https://second.example.org"
+    WebhookSubscription.objects.update(agency=AgencyFactory())
+    delivery = attempt(delivery)
+
+    assert delivery.status == "delivered"
+    first, retry = receiver.requests
+    assert first.webhook_id == retry.webhook_id == delivery.webhook_id
+    assert first.body == retry.body == delivery.payload.encode()
+    assert first.payload["data"]["url"].startswith("https://first.example.org/")
+    assert first.verified is True and retry.verified is True
+
+
+def test_the_domain_renders_no_wire_format() -> None:
+    """workplan/ records events in domain terms; API versions render them."""
+    package = Path(workplan.__file__).resolve().parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        source = path.read_text()
+        if "/api/" in source:
+            offenders.append(f"{path.name}: builds an API path")
+        for node in ast.walk(ast.parse(source)):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: imports {n}" for n in names if n.split(".")[0] == "api"]
+    assert offenders == []
 
 
 # -- targets that became unacceptable -------------------------------------------------------------

@@ -2,6 +2,7 @@ from .access import AgencyMembership, ApiToken, TokenScope
 from .agencies import Agency
 from .audit import PLAN_ACTIONS, AuditAction, AuditEvent
 from .base import PLAN_TYPES, PlanObject, TimeStampedModel, plan_types
+from .baselines import ImportBaseline
 from .meetings import Meeting, MeetingChair, MeetingProject, MeetingSource
 from .plan import Goal, Pillar
 from .progress import ProgressReport
@@ -24,6 +25,7 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "Goal",
+    "ImportBaseline",
     "Meeting",
     "MeetingChair",
     "MeetingProject",

@@ -61,6 +61,13 @@ class WebhookSubscription(TimeStampedModel):
         max_length=100, default=new_webhook_secret, help_text="Signing secret (whsec_...)."
     )
     is_active = models.BooleanField(default=True)
+    api_version = models.CharField(
+        max_length=10,
+        default="v1",
+        editable=False,
+        help_text="The API version whose format the deliveries use: the one the "
+        "subscription was made through.",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -99,7 +106,10 @@ class WebhookDelivery(models.Model):
     event = models.ForeignKey(AuditEvent, on_delete=models.CASCADE, related_name="deliveries")
     webhook_id = models.CharField(max_length=64, unique=True)
     event_type = models.CharField(max_length=40)
-    payload = models.TextField(help_text="The exact JSON body sent (and signed).")
+    payload = models.TextField(
+        help_text="The exact JSON body sent (and signed), as the subscription's API version "
+        "rendered it when the change was recorded."
+    )
     status = models.CharField(
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, db_index=True
     )

@@ -16,6 +16,7 @@ class SubscriptionData(TypedDict, total=False):
     event_types: list[str]
     agency: Agency | None
     is_active: bool
+    api_version: str  # set by the API version that creates the subscription
 
 
 def _subscription_state(subscription: WebhookSubscription) -> dict[str, Any]:

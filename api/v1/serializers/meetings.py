@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from api.fields import (
     CodedValueField,
+    OptionalURLField,
     PlanSerializer,
     StrictCharField,
     StrictSerializer,
@@ -115,7 +116,7 @@ class SourceWriteSerializer(StrictSerializer):
     title = StrictCharField(max_length=500)
     publisher = StrictCharField(max_length=300, required=False, allow_blank=True)
     date = serializers.DateField(required=False, allow_null=True)
-    url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    url = OptionalURLField()
 
 
 class MeetingProjectWriteSerializer(StrictSerializer):

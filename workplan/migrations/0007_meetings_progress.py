@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workplan', '0004_audit_delete_action'),
+        ('workplan', '0006_webhook_subscription_api_version'),
     ]
 
     operations = [
