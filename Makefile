@@ -15,7 +15,7 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	&& { command -v $$c; break; }; done)
 
-.PHONY: install run worker test lint schema clean
+.PHONY: install run worker test lint schema bench bench-drop clean
 
 install: $(STAMP)
 
@@ -49,6 +49,14 @@ lint: install
 schema: install
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular \
 		--api-version v1 --validate --fail-on-warn --file api/v1/openapi.yaml
+
+# Performance against baselines on a large synthetic plan in a PostgreSQL database of its
+# own (BENCH_DATABASE_URL, BENCH_N, ...: see README, "Performance"). Not part of `make test`.
+bench: install
+	$(BIN)/python -m bench
+
+bench-drop: install
+	$(BIN)/python -m bench --drop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles
