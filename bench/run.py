@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import platform
 import pstats
@@ -541,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"\n== HTTP: gunicorn, 2 sync workers, port {config.port} (logs in {log_dir})")
     with Gunicorn(port=config.port, workers=2, env=env, log_dir=log_dir):
         status, _, body = fetch(config.port, "/api/v1/projects/?page_size=1")
-        count = int(__import__("json").loads(body)["count"]) if status == 200 else 0
+        count = int(json.loads(body)["count"]) if status == 200 else 0
         # Page 2000 at 100,000 projects; the last full page of a smaller plan.
         deep = max(1, min(2000, count // 50))
         status, headers, _ = fetch(config.port, f"/api/v1/projects/{detail}/")
