@@ -66,7 +66,7 @@ def test_audit_writers_take_the_feed_ordering_lock():
             cursor.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
                 "pg_backend_pid() AND objid = %s",
-                [services.AUDIT_LOCK_KEY],
+                [services.WRITE_LOCK_KEY],
             )
             assert cursor.fetchone()[0] == 1
 

@@ -82,8 +82,10 @@ class Plan:
 
 @pytest.fixture
 def plan(db: Any) -> Plan:
-    pillar = PillarFactory()
-    goal = GoalFactory(pillar=pillar)
+    # Explicit numbers: factory sequences grow past the admin form's bound (999) in a
+    # long test run, and the superuser's saves below would then fail validation.
+    pillar = PillarFactory(number=91)
+    goal = GoalFactory(pillar=pillar, number=1)
     agency_a = AgencyFactory(country="MX")
     agency_b = AgencyFactory(country="US")
     projects = {
@@ -97,7 +99,7 @@ def plan(db: Any) -> Plan:
         agency = agency_a if name.endswith("a") else agency_b
         ProjectAgencyRoleFactory(project=project, agency=agency)
         ProjectCountryFactory(project=project, country=agency.country)
-    return Plan(pillar, PillarFactory(), goal, agency_a, agency_b, projects)
+    return Plan(pillar, PillarFactory(number=92), goal, agency_a, agency_b, projects)
 
 
 def staff_user(role: str, plan: Plan) -> Any:
