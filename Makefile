@@ -38,7 +38,7 @@ worker: install
 	$(BIN)/python manage.py db_worker --queue-name '*'
 
 test: install
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
