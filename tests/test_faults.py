@@ -128,14 +128,16 @@ def test_a_chunked_patch_is_read_and_applied(stack: Stack) -> None:
 
 
 def test_a_chunked_body_over_the_limit_is_413(stack: Stack) -> None:
-    etag = stack.app.request("GET", "/api/v1/pillars/P71/", headers=stack.auth()).headers["etag"]
+    created = stack.app.request("POST", "/api/v1/pillars/", new_pillar(79), stack.auth())
+    assert created.status == 201, created
+    etag = created.headers["etag"]
     filler = b'{"description_en": "' + b"x" * 8192
     chunks = [filler] + [b"x" * 8192] * (BODY_LIMIT // 8192) + [b'"}']
     response = stack.app.chunked(
-        "PATCH", "/api/v1/pillars/P71/", chunks, stack.auth(**{"If-Match": etag})
+        "PATCH", "/api/v1/pillars/P79/", chunks, stack.auth(**{"If-Match": etag})
     )
     assert assert_problem(response, 413)["code"] == "body_too_large"
-    assert stack.app.request("GET", "/api/v1/pillars/P71/").json()["description"] == ""
+    assert stack.app.request("GET", "/api/v1/pillars/P79/").json()["description"] == ""
 
 
 # -- 9. production hygiene -----------------------------------------------------------------------

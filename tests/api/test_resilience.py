@@ -29,14 +29,9 @@ from api.idempotency import LOCK_NAMESPACE
 from api.middleware import ChunkedBodyBuffer
 from api.models import IdempotencyRecord
 from config.settings.base import redis_cache
-from tests.api.test_errors_and_limits import (
-    PILLAR,
-    assert_problem,
-    bearer,
-    make_user,
-    project_body,
-)
+from tests.api.test_errors_and_limits import PILLAR, project_body
 from tests.api.test_errors_and_limits import plan as plan  # the fixture, re-exported
+from tests.conftest import assert_problem, make_user, token_headers
 from tests.factories import ProjectFactory
 from workplan import services
 from workplan.choices import Role
@@ -47,7 +42,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin(plan: None) -> dict[str, str]:
-    return bearer(make_user("resilience-admin", Role.ADMIN))
+    return token_headers(make_user("resilience-admin", Role.ADMIN))
 
 
 def closed_port() -> int:
@@ -224,7 +219,7 @@ def test_an_abandoned_in_progress_key_is_taken_over(
     from tests.api.test_safe_writes import in_flight_fingerprint
 
     user = make_user("lease-admin", Role.ADMIN)
-    headers = bearer(user)
+    headers = token_headers(user)
     IdempotencyRecord.objects.create(
         user=user,
         key="abandoned",
@@ -248,7 +243,7 @@ def test_a_key_held_by_a_running_request_is_409(api: APIClient, plan: None) -> N
     import psycopg
 
     user = make_user("held-admin", Role.ADMIN)
-    headers = bearer(user)
+    headers = token_headers(user)
     digest = hashlib.sha256(f"{user.pk}\nheld-key".encode()).digest()
     settings_dict = connection.settings_dict
     other = psycopg.connect(
