@@ -15,7 +15,7 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	&& { command -v $$c; break; }; done)
 
-.PHONY: install run worker test lint schema tools lint-openapi docs-check clean
+.PHONY: install run worker test lint schema tools lint-openapi docs-check bench bench-drop clean
 
 install: $(STAMP)
 
@@ -38,7 +38,7 @@ worker: install
 	$(BIN)/python manage.py db_worker --queue-name '*'
 
 test: install
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -66,6 +66,14 @@ lint-openapi: tools
 # outside the app; screenshots go to build/docs-offline/.
 docs-check: install tools
 	$(BIN)/python scripts/docs_offline_check.py
+
+# Performance against baselines on a large synthetic plan in a PostgreSQL database of its
+# own (BENCH_DATABASE_URL, BENCH_N, ...: see README, "Performance"). Not part of `make test`.
+bench: install
+	$(BIN)/python -m bench
+
+bench-drop: install
+	$(BIN)/python -m bench --drop
 
 clean:
 	rm -rf $(VENV) tools/node_modules tools/build build .pytest_cache .mypy_cache .ruff_cache staticfiles

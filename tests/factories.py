@@ -33,7 +33,9 @@ class PillarFactory(DjangoModelFactory):
     class Meta:
         model = Pillar
 
-    number = factory.Sequence(lambda n: n + 10)
+    # Within the models' bounds (1-999) however many a test process makes; a test makes
+    # few, so the numbers (and codes) stay unique within it.
+    number = factory.Sequence(lambda n: n % 980 + 10)
     code = factory.LazyAttribute(lambda o: f"P{o.number}")
     name_en = factory.Sequence(lambda n: f"Pillar {n}")
     name_es = factory.Sequence(lambda n: f"Pilar {n}")
@@ -46,7 +48,7 @@ class GoalFactory(DjangoModelFactory):
         model = Goal
 
     pillar = factory.SubFactory(PillarFactory)
-    number = factory.Sequence(lambda n: n + 1)
+    number = factory.Sequence(lambda n: n % 999 + 1)
     code = factory.LazyAttribute(lambda o: f"{o.pillar.code}-G{o.number}")
     title_en = factory.Sequence(lambda n: f"Goal {n}")
     title_es = factory.Sequence(lambda n: f"Objetivo {n}")

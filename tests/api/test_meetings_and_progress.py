@@ -572,6 +572,25 @@ def test_csv_export_streams_the_filtered_list(world, admin, api):
         "2026-04-02",
     )
     assert rows[1]["narrative_en"] == 'Quotes "and", commas.'
+    # Text that a spreadsheet would run as a formula is quoted; numbers are not.
+    created(
+        admin.post(
+            PROGRESS,
+            report_body(
+                goal="P1-G1",
+                narrative_en='=HYPERLINK("https://evil.example")',
+                measure={"indicator_en": "x", "indicator_es": "x", "value": "-3"},
+            ),
+            format="json",
+        )
+    )
+    rows = list(
+        csv.DictReader(
+            io.StringIO(b"".join(api.get(f"{PROGRESS}export/csv/").streaming_content).decode())
+        )
+    )
+    formula = next(r for r in rows if "HYPERLINK" in r["narrative_en"])
+    assert formula["narrative_en"].startswith("'=") and formula["actual_value"] == "-3.00"
     filtered = api.get(f"{PROGRESS}export/csv/?pillar=P2")
     lines = b"".join(filtered.streaming_content).decode().splitlines()
     assert len(lines) == 2
