@@ -401,6 +401,15 @@ def success_calls() -> dict[str, tuple[str, Call]]:
     """operationId -> (method, the request whose answer is the operation's example)."""
     calls: dict[str, tuple[str, Call]] = {
         "plan_retrieve": ("GET", Call("/api/v1/plan/", summary="The whole 2021 plan")),
+        "codelists_list": ("GET", Call("/api/v1/codelists/", summary="Every codelist")),
+        "codelists_retrieve": (
+            "GET",
+            Call(
+                "/api/v1/codelists/activity-status/",
+                query="lang=all",
+                summary="IATI ActivityStatus in English and Spanish",
+            ),
+        ),
         "changes_list": (
             "GET",
             Call(
@@ -651,6 +660,8 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
             model, code, unknown = RESOURCES[resource]
             path = re.sub(r"/[A-Z0-9-]+/(restore/)?$", f"/{unknown}/\\1", success.path)
             return replace(base, path=path, if_match=False, setup=None)
+        if op_id == "codelists_retrieve":
+            return replace(base, path="/api/v1/codelists/colours/")
         if op_id.startswith("projects_progress_"):  # a project nobody can see
             return replace(base, path="/api/v1/projects/HLED-2021-99/progress/")
         if op_id.endswith("_list") and resource in (*RESOURCES, "webhooks"):
@@ -798,6 +809,8 @@ def _deterministic() -> Iterator[Any]:
     import time_machine
     from rest_framework.throttling import SimpleRateThrottle
 
+    from api.throttling import BadTokenBrake
+
     rng = random.Random(SEED)
 
     def token_bytes(nbytes: int | None = None) -> bytes:
@@ -820,6 +833,8 @@ def _deterministic() -> Iterator[Any]:
         stack.enter_context(mock.patch("uuid.uuid4", uuid4))
         stack.enter_context(mock.patch.object(SimpleRateThrottle, "allow_request", allow_request))
         stack.enter_context(mock.patch.object(SimpleRateThrottle, "wait", lambda self: 30.0))
+        # The revoked-token examples are not guesses: they never trip the brake.
+        stack.enter_context(mock.patch.object(BadTokenBrake, "failed", lambda self, request: None))
         stack.enter_context(mock.patch("workplan.webhooks.socket.getaddrinfo", getaddrinfo))
         # The examples give up on deliveries on purpose; that is no news.
         stack.enter_context(mock.patch("workplan.webhooks.logger"))

@@ -113,6 +113,11 @@ TAGS: list[dict[str, str]] = [
         "mirror it.",
     },
     {
+        "name": "codelists",
+        "description": "What every code means: the IATI, ISO and plan codelists the coded "
+        "fields use, each entry named in English and Spanish.",
+    },
+    {
         "name": "changes",
         "description": "The change feed: every create, update, archive and restore after a "
         "cursor, each with the object's whole state. Replay it to keep a copy in sync.",
@@ -133,7 +138,7 @@ TAG_GROUPS = [
         "name": "The plan",
         "tags": ["pillars", "goals", "agencies", "projects", "meetings", "progress"],
     },
-    {"name": "Integration", "tags": ["plan", "changes", "webhooks", "exports"]},
+    {"name": "Integration", "tags": ["plan", "codelists", "changes", "webhooks", "exports"]},
 ]
 
 

@@ -8,6 +8,7 @@ from workplan.models.base import CODE_URL_PATTERN
 
 from . import views
 from .changes import ChangeFeedView
+from .codelists import CodelistDetailView, CodelistIndexView
 from .plan import PlanView
 from .root import APIRootView
 from .webhooks import WebhookSubscriptionViewSet
@@ -50,6 +51,12 @@ urlpatterns = [
     ),
     path("changes/", ChangeFeedView.as_view(), name="changes"),
     path("plan/", PlanView.as_view(), name="plan"),
+    path("codelists/", CodelistIndexView.as_view(), name="codelists"),
+    re_path(
+        r"^codelists/(?P<name>[a-z0-9-]{1,40})/$",
+        CodelistDetailView.as_view(),
+        name="codelist-detail",
+    ),
     # A project's progress reports. Basename `progress`: the reports it creates are
     # located, and reversed, at /progress/{code}/.
     re_path(
