@@ -94,6 +94,9 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
     common_query_params = frozenset({"lang", "fields", "format"})
 
     language = "en"
+    # `?expand=` values this resource understands (on its lists and details).
+    expand_choices: frozenset[str] = frozenset()
+    expanded: frozenset[str] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -120,6 +123,7 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         super().initial(request, *args, **kwargs)
         self.language = negotiate_language(request)
         self.check_query_params(request)
+        self.expanded = self.parse_expand(request)
 
     # -- scoping -----------------------------------------------------------------
     def get_queryset(self) -> QuerySet:
@@ -142,12 +146,38 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
             filterset_class = getattr(self, "filterset_class", None)
             if filterset_class is not None:
                 allowed |= set(filterset_class.base_filters)
+        if (
+            self.expand_choices
+            and self.action not in self.export_actions
+            and self.request.method in ("GET", "HEAD")
+        ):
+            allowed.add("expand")
         if self.action == "list" and self.paginator is not None:
             allowed |= set(getattr(self.paginator, "query_params", ()))
         return allowed
 
     def check_query_params(self, request: Request) -> None:
         check_query_params(request, self.allowed_query_params())
+
+    def parse_expand(self, request: Request) -> frozenset[str]:
+        """`expand=labels` (comma-separated); unknown values are a 400 naming `expand`."""
+        values = [
+            value.strip()
+            for raw in request.query_params.getlist("expand")
+            for value in raw.split(",")
+            if value.strip()
+        ]
+        unknown = sorted(set(values) - self.expand_choices)
+        if unknown or request.query_params.getlist("expand") and not values:
+            raise QueryParameterError(
+                {
+                    "expand": [
+                        f"Unknown value(s): {', '.join(unknown) or '(none given)'}; "
+                        f"available: {', '.join(sorted(self.expand_choices))}."
+                    ]
+                }
+            )
+        return frozenset(values)
 
     # -- lookup ------------------------------------------------------------------
     def get_object(self) -> Any:
@@ -165,7 +195,11 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
 
     # -- serializers -------------------------------------------------------------
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "language": self.language}
+        return {
+            **super().get_serializer_context(),
+            "language": self.language,
+            "expand": self.expanded,
+        }
 
     def selected_fields(self, serializer_class: type) -> list[str] | None:
         raw = self.request.query_params.get("fields") if self.request else None

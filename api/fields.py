@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
-from rest_framework.fields import SkipField
+from rest_framework.fields import SkipField, get_attribute
 
 from api.language import ALL_LANGUAGES, DEFAULT_LANGUAGE
 from workplan.models.base import SUPPORTED_LANGUAGES, translated
@@ -95,6 +95,47 @@ class CodedValueField(serializers.ChoiceField):
         names = "; ".join(f"`{code}` {label}" for code, label in choices)
         kwargs.setdefault("help_text", f"{codelist} code: {names}.")
         super().__init__(choices=choices, **kwargs)
+
+
+EXPAND_LABELS = "labels"
+
+
+def expands_labels(context: Mapping[str, Any]) -> bool:
+    return EXPAND_LABELS in context.get("expand", ())
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class CodeLabelField(serializers.Field):
+    """The name of a sibling coded field's code (`status` -> `status_label`), from its
+    codelist, in the negotiated language (English with `lang=all`); only with
+    `?expand=labels`. Null when the code is null."""
+
+    def __init__(
+        self, coded_field: str, codelist: str, attribute: str | None = None, **kwargs: Any
+    ) -> None:
+        self.codelist = codelist
+        # The code's own attribute (the sibling field may be left out by `fields=`).
+        self.attribute = (attribute or coded_field).split(".")
+        kwargs.update(source="*", read_only=True)
+        kwargs.setdefault(
+            "help_text",
+            f"Name of the `{coded_field}` code in the negotiated language (the "
+            f"`{codelist}` codelist). Present only with `expand=labels`.",
+        )
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance: Any) -> Any:
+        if not expands_labels(self.context):
+            raise SkipField
+        return get_attribute(instance, self.attribute)
+
+    def to_representation(self, value: Any) -> str | None:
+        from workplan.codelists import REGISTRY
+
+        if value is None or value == "":
+            return None
+        language = request_language(self.context)
+        return REGISTRY[self.codelist].label(str(value), language)
 
 
 class PlanSerializer(serializers.ModelSerializer):

@@ -150,6 +150,21 @@ class AutoSchema(SpectacularAutoSchema):
                 ),
             ),
         ]
+        expand_choices = sorted(getattr(self.view, "expand_choices", ()))
+        if expand_choices and self.method == "GET":
+            params.append(
+                OpenApiParameter(
+                    "expand",
+                    str,
+                    enum=expand_choices,
+                    description=(
+                        "`labels` adds, beside each coded field, its name in the negotiated "
+                        "language (`status` `2` gains `status_label` `Implementation`; "
+                        "English with `lang=all`). The codes stay as they are; "
+                        "`/codelists/` lists every name."
+                    ),
+                )
+            )
         if action == "retrieve":
             params.append(
                 OpenApiParameter(
@@ -285,11 +300,18 @@ def resource_docs(singular: str, plural: str, *, writers: str) -> dict[str, Any]
 
 
 def make_translations_optional(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """`translations` appears only with `lang=all`, so no component may require it."""
+    """`translations` appears only with `lang=all`, and the `*_label` fields only with
+    `expand=labels`, so no component may require them."""
     for component in result.get("components", {}).get("schemas", {}).values():
         required = component.get("required")
-        if required and "translations" in required:
-            required.remove("translations")
+        if required:
+            component["required"] = [
+                name
+                for name in required
+                if name != "translations" and not name.endswith(("_label", "_labels"))
+            ]
+            if not component["required"]:
+                del component["required"]
     return result
 
 

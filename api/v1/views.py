@@ -82,6 +82,7 @@ class AgencyViewSet(PlanViewSet):
 
     queryset = Agency.objects.select_related("parent")
     serializer_class = AgencySerializer
+    expand_choices = frozenset({"labels"})
     write_serializer_class = AgencyWriteSerializer
     filterset_class = AgencyFilterSet
 
@@ -111,6 +112,7 @@ class ProjectViewSet(ProjectBulkAndExportMixin, PlanViewSet):
         "links",
     )
     serializer_class = ProjectSerializer
+    expand_choices = frozenset({"labels"})
     write_serializer_class = ProjectWriteSerializer
     filtered_actions = frozenset({"list", "export_csv", "export_iati"})
     export_actions = frozenset({"export_csv", "export_iati"})
@@ -145,6 +147,7 @@ class MeetingViewSet(PlanViewSet):
         ),
     )
     serializer_class = MeetingSerializer
+    expand_choices = frozenset({"labels"})
     write_serializer_class = MeetingWriteSerializer
     filterset_class = MeetingFilterSet
 
@@ -161,6 +164,7 @@ class ProgressReportViewSet(ProgressExportMixin, PlanViewSet):
 
     queryset = PROGRESS_QUERYSET
     serializer_class = ProgressReportSerializer
+    expand_choices = frozenset({"labels"})
     write_serializer_class = ProgressReportWriteSerializer
     filterset_class = ProgressReportFilterSet
     filtered_actions = frozenset({"list", "export_csv"})
@@ -207,6 +211,7 @@ class ProjectProgressViewSet(PlanViewSet):
 
     queryset = PROGRESS_QUERYSET
     serializer_class = ProgressReportSerializer
+    expand_choices = frozenset({"labels"})
     write_serializer_class = ProjectProgressWriteSerializer
     filterset_class = ProjectProgressFilterSet
     path_error_statuses = frozenset({404})  # the project in the URL

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from api.fields import (
     CodedValueField,
+    CodeLabelField,
     PlanSerializer,
     TranslatedField,
     TranslationsField,
@@ -33,6 +34,8 @@ class AgencySerializer(PlanSerializer):
     organisation_type = CodedValueField(
         OrganisationType.choices, "IATI OrganisationType", read_only=True
     )
+    country_label = CodeLabelField("country", "country")
+    organisation_type_label = CodeLabelField("organisation_type", "organisation-type")
     parent = AgencyBriefSerializer(read_only=True, allow_null=True)
     website = serializers.CharField(
         read_only=True, help_text="Home page URL; an empty string when none is known."
@@ -47,7 +50,9 @@ class AgencySerializer(PlanSerializer):
             "name",
             "translations",
             "country",
+            "country_label",
             "organisation_type",
+            "organisation_type_label",
             "parent",
             "website",
             "created_at",

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from api.fields import (
     CodedValueField,
+    CodeLabelField,
     OptionalURLField,
     PlanSerializer,
     StrictCharField,
@@ -24,24 +25,26 @@ class MeetingBriefSerializer(PlanSerializer):
 
     url = serializers.HyperlinkedIdentityField(view_name="meeting-detail", lookup_field="code")
     kind = CodedValueField(MeetingKind.choices, "Meeting kind", read_only=True)
+    kind_label = CodeLabelField("kind", "meeting-kind")
     place = TranslatedField("place")
     translations = TranslationsField("place")
 
     class Meta:
         model = Meeting
-        fields = ["code", "url", "date", "kind", "place", "translations"]
+        fields = ["code", "url", "date", "kind", "kind_label", "place", "translations"]
 
 
 class MeetingChairSerializer(serializers.ModelSerializer):
     agency = AgencyBriefSerializer(read_only=True)
     country = CodedValueField(country_choices(), "ISO 3166-1 alpha-2", read_only=True)
+    country_label = CodeLabelField("country", "country")
     person_name = serializers.CharField(read_only=True)
     position = TranslatedField("position")
     translations = TranslationsField("position")
 
     class Meta:
         model = MeetingChair
-        fields = ["agency", "country", "person_name", "position", "translations"]
+        fields = ["agency", "country", "country_label", "person_name", "position", "translations"]
 
 
 class SourceSerializer(serializers.ModelSerializer):
@@ -62,10 +65,11 @@ class SourceSerializer(serializers.ModelSerializer):
 class MeetingProjectSerializer(serializers.ModelSerializer):
     project = ProjectBriefSerializer(read_only=True)
     kind = CodedValueField(MeetingProjectKind.choices, "What the meeting did", read_only=True)
+    kind_label = CodeLabelField("kind", "meeting-project-kind")
 
     class Meta:
         model = MeetingProject
-        fields = ["project", "kind"]
+        fields = ["project", "kind", "kind_label"]
 
 
 class MeetingSerializer(PlanSerializer):
@@ -73,6 +77,7 @@ class MeetingSerializer(PlanSerializer):
 
     url = serializers.HyperlinkedIdentityField(view_name="meeting-detail", lookup_field="code")
     kind = CodedValueField(MeetingKind.choices, "Meeting kind", read_only=True)
+    kind_label = CodeLabelField("kind", "meeting-kind")
     place = TranslatedField("place")
     summary = TranslatedField("summary")
     translations = TranslationsField("place", "summary")
@@ -92,6 +97,7 @@ class MeetingSerializer(PlanSerializer):
             "url",
             "date",
             "kind",
+            "kind_label",
             "place",
             "summary",
             "translations",

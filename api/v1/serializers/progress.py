@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from api.fields import (
     CodedValueField,
+    CodeLabelField,
     OptionalURLField,
     PlanSerializer,
     StrictCharField,
@@ -27,6 +28,7 @@ VALUE_BOUND = Decimal(10**15)
 
 class ProgressSourceSerializer(serializers.Serializer):
     kind = CodedValueField(SourceKind.choices, "Source kind", source="source_kind", read_only=True)
+    kind_label = CodeLabelField("kind", "source-kind", "source_kind")
     title = serializers.CharField(source="source_title", read_only=True, help_text="As published.")
     publisher = serializers.CharField(
         source="source_publisher",

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from api.fields import (
     CodedValueField,
+    CodeLabelField,
     PlanSerializer,
     StrictCharField,
     StrictSerializer,
@@ -41,6 +42,7 @@ class ProjectBriefSerializer(PlanSerializer):
 class ParticipatingAgencySerializer(serializers.ModelSerializer):
     agency = AgencyBriefSerializer(read_only=True)
     role = CodedValueField(OrganisationRole.choices, "IATI OrganisationRole", read_only=True)
+    role_label = CodeLabelField("role", "organisation-role")
     is_lead = serializers.BooleanField(
         read_only=True, help_text="This agency leads the project for its country."
     )
@@ -53,9 +55,11 @@ class ParticipatingAgencySerializer(serializers.ModelSerializer):
         ),
     )
 
+    source_label = CodeLabelField("source", "assignment-source")
+
     class Meta:
         model = ProjectAgencyRole
-        fields = ["agency", "role", "is_lead", "source"]
+        fields = ["agency", "role", "role_label", "is_lead", "source", "source_label"]
 
 
 class BudgetSerializer(serializers.Serializer):
@@ -65,6 +69,7 @@ class BudgetSerializer(serializers.Serializer):
     currency = serializers.CharField(
         source="budget_currency", read_only=True, help_text="ISO 4217 code."
     )
+    currency_label = CodeLabelField("currency", "currency", "budget_currency")
 
 
 class LinkSerializer(serializers.ModelSerializer):
@@ -98,6 +103,7 @@ class ProjectSerializer(PlanSerializer):
     description = TranslatedField("description")
     translations = TranslationsField("title", "description")
     status = CodedValueField(ActivityStatus.choices, "IATI ActivityStatus", read_only=True)
+    status_label = CodeLabelField("status", "activity-status")
     goal = GoalBriefSerializer(read_only=True)
     pillar = PillarBriefSerializer(source="goal.pillar", read_only=True)
     countries = serializers.SerializerMethodField(
@@ -118,6 +124,7 @@ class ProjectSerializer(PlanSerializer):
             "description",
             "translations",
             "status",
+            "status_label",
             "is_published",
             "goal",
             "pillar",
