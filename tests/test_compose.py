@@ -23,7 +23,7 @@ def test_compose_runs_every_component_with_health_checks():
     for name in ("db", "redis", "web"):
         assert services[name]["healthcheck"]["test"], name
     assert "/health/" in " ".join(services["web"]["healthcheck"]["test"])
-    assert "db_worker" in services["worker"]["command"]
+    assert "run_worker" in services["worker"]["command"]
     assert "load_workplan" in " ".join(services["migrate"]["command"])
     for name in ("migrate", "web", "worker"):
         env = services[name]["environment"]
@@ -130,3 +130,11 @@ def test_docker_compose_config_validates():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_make_run_and_make_worker_start_the_worker_that_outlives_outages():
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("run", "worker"):
+        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        assert "manage.py run_worker" in recipe, target
+        assert "db_worker" not in recipe, target
