@@ -41,6 +41,11 @@ worker: install
 test: install
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
 
+# Fault scenarios under load against gunicorn, PostgreSQL, Redis, the worker and nginx started
+# on ports of their own (about 5 minutes; not part of `make test`). README: Reliability.
+reliability: install
+	$(BIN)/python scripts/reliability.py $(RELIABILITY_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -271,3 +273,33 @@ def test_a_delivery_cut_by_a_killed_worker_is_made_by_another_after_the_lease(
         livestack.stop_process(first)
         if second is not None:
             livestack.stop_process(second)
+
+
+# -- two instances, one service ------------------------------------------------------------------
+
+
+def two_instances(database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed")
+    return subprocess.run(
+        [livestack.PYTHON, "scripts/two_instances.py", "--database-url", database, *args],
+        cwd=livestack.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_two_instances_behave_as_one_service(database: str) -> None:
+    result = two_instances(database, "--threads", "4", "--rounds", "5")
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert result.stdout.count("PASS  ") == 5
+    assert "behave as one service" in result.stdout
+
+
+def test_two_instances_without_a_shared_cache_do_not(database: str) -> None:
+    # What the throttle check catches: each process counting in its own memory lets
+    # twice the limit through.
+    result = two_instances(database, "--without-redis", "--only", "throttle")
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert "FAIL  throttle counters are shared" in result.stdout
