@@ -237,8 +237,9 @@ def _schedule(delivery_id: int, delay_seconds: int, due: datetime | None) -> Non
 def webhook_redeliver(*, delivery: WebhookDelivery) -> None:
     """Send a delivery again now (same webhook-id), with a fresh retry budget."""
     now = timezone.now()
+    # A try in flight loses its lease: its outcome no longer counts, the new try's does.
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, leased_until=None
     )
     transaction.on_commit(functools.partial(_schedule, delivery.pk, 0, now))
 

@@ -57,8 +57,9 @@ class Job:
 
 @dataclass
 class Housekeeping:
-    """Runs each job when it is due. A job that raises stays due: it runs again at the next
-    round (after the worker's backoff, when the database was the problem)."""
+    """Runs each job when it is due. A job hit by a database error stays due: it runs again
+    at the next round, after the worker's backoff. Any other error is logged and the job
+    waits for its next turn."""
 
     jobs: list[Job]
     clock: Callable[[], float] = time.monotonic
@@ -70,7 +71,15 @@ class Housekeeping:
         for job in self.jobs:
             if self.clock() < job.next_due:
                 continue
-            result = job.run()
+            try:
+                result = job.run()
+            except DatabaseError:
+                raise  # the worker backs off; the job stays due
+            except Exception:
+                # Any other failure is a bug in the job: log it, try again at its next turn,
+                # and never let it stop the deliveries.
+                logger.exception("housekeeping: %s failed", job.name)
+                result = "failed"
             job.next_due = self.clock() + job.every
             ran.append(job.name)
             self.log = [*self.log[-99:], (job.name, result)]

@@ -164,6 +164,26 @@ def test_a_try_that_outlived_its_lease_does_not_overwrite_the_next(
     assert len(receiver.requests) == 1
 
 
+def test_a_redelivery_takes_the_delivery_from_a_try_in_flight(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.failures = 1
+    delivery = make_delivery(receiver.url)
+    real_post = webhooks._post
+
+    def post(*args: Any) -> int:
+        webhooks.webhook_redeliver(delivery=delivery)  # an admin presses "redeliver" meanwhile
+        return real_post(*args)
+
+    monkeypatch.setattr(webhooks, "_post", post)
+    webhook_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    # The failed try in flight counts for nothing: the redelivery starts afresh.
+    assert (delivery.status, delivery.attempts, delivery.leased_until) == ("pending", 0, None)
+    assert delivery.next_attempt_at is not None
+
+
 def test_tasks_of_dead_workers_are_marked_failed(receiver: Receiver, settings: Any) -> None:
     settings.WEBHOOK_LEASE_SECONDS = 10
     delivery = make_delivery(receiver.url)
@@ -236,6 +256,24 @@ def test_a_job_that_fails_stays_due() -> None:
     clock.now += 1
     assert schedule.run_due() == ["flaky"]
     assert schedule.log == [("flaky", "ok")]
+
+
+def test_a_job_that_is_broken_is_logged_and_waits_for_its_turn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    calls: list[int] = []
+
+    def broken() -> str:
+        calls.append(1)
+        raise ValueError("a bug")
+
+    schedule = Housekeeping([Job("broken", 60, broken)], clock=clock)
+    assert schedule.run_due() == ["broken"]
+    assert schedule.log == [("broken", "failed")]
+    assert "housekeeping: broken failed" in caplog.text
+    clock.now += 30
+    assert schedule.run_due() == [] and len(calls) == 1
 
 
 def expired_key(user: Any, key: str) -> IdempotencyRecord:
