@@ -15,7 +15,7 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	&& { command -v $$c; break; }; done)
 
-.PHONY: install run worker test lint schema tools lint-openapi docs-check clean
+.PHONY: install run worker test lint schema tools lint-openapi docs-check bench bench-drop clean
 
 install: $(STAMP)
 
@@ -39,7 +39,7 @@ worker: install
 	$(BIN)/python manage.py run_worker
 
 test: install
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
 # Fault scenarios under load against gunicorn, PostgreSQL, Redis, the worker and nginx started
 # on ports of their own (about 5 minutes; not part of `make test`). README: Reliability.
@@ -72,6 +72,14 @@ lint-openapi: tools
 # outside the app; screenshots go to build/docs-offline/.
 docs-check: install tools
 	$(BIN)/python scripts/docs_offline_check.py
+
+# Performance against baselines on a large synthetic plan in a PostgreSQL database of its
+# own (BENCH_DATABASE_URL, BENCH_N, ...: see README, "Performance"). Not part of `make test`.
+bench: install
+	$(BIN)/python -m bench
+
+bench-drop: install
+	$(BIN)/python -m bench --drop
 
 clean:
 	rm -rf $(VENV) tools/node_modules tools/build build .pytest_cache .mypy_cache .ruff_cache staticfiles

@@ -1,4 +1,9 @@
-"""Bearer tokens for partner systems (`Authorization: Bearer wpt_<prefix>_<secret>`)."""
+"""Bearer tokens for partner systems (`Authorization: Bearer wpt_<prefix>_<secret>`).
+
+Failed tokens are counted per client address (api.throttling.BadTokenBrake): past the
+limit the address gets 429 with Retry-After, whatever token it sends, until the window
+ends.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from api.throttling import BadTokenBrake
 from workplan.models import ApiToken
 from workplan.models.access import TOKEN_PREFIX, hash_token_secret
 
@@ -24,6 +30,15 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
+        brake = BadTokenBrake()
+        brake.check(request)
+        try:
+            return self._authenticate(header)
+        except exceptions.AuthenticationFailed:
+            brake.failed(request)
+            raise
+
+    def _authenticate(self, header: list[bytes]) -> tuple[Any, ApiToken]:
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(
                 "Send exactly one token: Authorization: Bearer <token>."

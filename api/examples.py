@@ -238,9 +238,7 @@ def _archive(model_name: str, *codes: str) -> Callable[[Context], None]:
 
         model = apps.get_model("workplan", model_name)
         for code in codes:
-            services.plan_object_archive(
-                obj=model.objects.get(code=code), actor=services.Actor(user=None, via="admin")
-            )
+            services.plan_object_archive(obj=model.objects.get(code=code), actor=services.SYSTEM)
 
     return setup
 

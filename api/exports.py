@@ -81,13 +81,26 @@ def project_csv_row(project: Project, url: str) -> list[str]:
     ]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading formula character gets a `'` before it.
+
+    As OWASP recommends for CSV injection; the quote is visible in the cell, and the
+    text after it is the value unchanged.
+    """
+    return f"'{value}" if value.startswith(FORMULA_TRIGGERS) else value
+
+
 def stream_csv(projects: Iterable[Project], url_for: Any) -> Iterator[str]:
     """UTF-8 CSV with a header row, one row per project; lists are joined with ';'."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for project in projects:
-        writer.writerow(project_csv_row(project, url_for(project)))
+        writer.writerow([csv_cell(cell) for cell in project_csv_row(project, url_for(project))])
         if buffer.tell() > 16384:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -1,6 +1,8 @@
 """Real PostgreSQL, Redis, gunicorn and task workers started on loopback ports of their
-own, to show what the service does when one of them fails: the fault tests
+own, to show what the service does when one of them fails: the worker fault tests
 (tests/test_faults_live.py), scripts/two_instances.py and scripts/reliability.py use it.
+PostgreSQL and Redis are tests/faults.py's servers; gunicorn runs with config/gunicorn.py
+as in production, and the worker as `make run` runs it.
 
 Every server runs from a throwaway directory and is stopped by the context managers here;
 nothing shared is touched. PostgreSQL comes from the machine's packages (initdb, pg_ctl:
@@ -12,9 +14,7 @@ ones.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
 import random
 import shutil
 import signal
@@ -26,6 +26,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from tests.faults import PostgresServer, RedisServer, missing_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -106,149 +108,49 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
             process.wait(5)
 
 
-# -- PostgreSQL -------------------------------------------------------------------------------
+# -- PostgreSQL and Redis (tests/faults.py's servers) -----------------------------------------
 
 
-def postgres_bindir() -> Path:
-    """Where initdb and pg_ctl are: on PATH, or the newest /usr/lib/postgresql/*/bin."""
-    found = shutil.which("initdb")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
-    )
-    if candidates:
-        return Path(candidates[-1]).parent
-    raise ToolMissing("PostgreSQL's initdb is not installed (apt-get install postgresql)")
-
-
-class Postgres:
-    """A PostgreSQL cluster of its own: `start()`, `stop()` (a fault), `start()` again."""
-
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
-        self.bindir = postgres_bindir()
-        self.workdir = workdir
-        self.data = workdir / "pgdata"
-        self.port = port or free_port()
-        self.log = workdir / "postgres.log"
-        # PostgreSQL refuses to run as root: as root, run it as the postgres user.
-        self.user: str | None = None
-        if os.geteuid() == 0:
-            self.user = "postgres" if _user_exists("postgres") else "nobody"
-            os.chown(workdir, pwd.getpwnam(self.user).pw_uid, -1)
-
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.bindir / args[0]), *args[1:]],
-            user=self.user,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=check,
-            cwd=self.workdir,
+def require_servers() -> None:
+    """Raise ToolMissing unless PostgreSQL's and Redis's binaries are installed."""
+    missing = missing_binaries("initdb", "pg_ctl", "redis-server")
+    if missing:
+        raise ToolMissing(
+            f"not installed: {', '.join(missing)} (apt-get install postgresql redis-server)"
         )
-
-    def init(self) -> None:
-        options = ["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
-        self._run("initdb", "-D", str(self.data), *options)
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
-
-    def is_running(self) -> bool:
-        return self._run("pg_ctl", "-D", str(self.data), "status", check=False).returncode == 0
-
-    def url(self, database: str) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
-
-    def execute(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(sql)
-
-    def create_database(self, name: str, template: str | None = None) -> str:
-        self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        return self.url(name)
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 @contextlib.contextmanager
-def postgres(workdir: Path | None = None, port: int | None = None) -> Iterator[Postgres]:
-    """A new cluster, started; stopped and removed afterwards."""
-    owned = workdir is None
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="livestack-pg-"))
-    server = Postgres(workdir, port)
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of its own on a free port, started; removed afterwards."""
+    require_servers()
+    workdir = Path(tempfile.mkdtemp(prefix="livestack-pg-"))
+    server = PostgresServer(free_port(), workdir)
     try:
-        server.init()
         server.start()
         yield server
     finally:
-        server.stop("immediate")
-        if owned:
-            shutil.rmtree(workdir, ignore_errors=True)
+        server.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-# -- Redis ------------------------------------------------------------------------------------
-
-
-class Redis:
-    """A redis-server of its own, without persistence: `stop()` and `start()` for faults."""
-
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
-        self.binary = shutil.which("redis-server")
-        if self.binary is None:
-            raise ToolMissing("redis-server is not installed (apt-get install redis-server)")
-        self.workdir = workdir
-        self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> None:
-        assert self.binary is not None
-        log = (self.workdir / "redis.log").open("ab")
-        args = f"--port {self.port} --bind 127.0.0.1 --appendonly no --dir {self.workdir}"
-        self.process = subprocess.Popen(
-            [self.binary, *args.split(), "--save", ""],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port, 15, self.process)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, 5)
-            self.process = None
+def create_database(server: PostgresServer, name: str, template: str | None = None) -> str:
+    """A new database on `server` (a copy of `template`, if given); its URL."""
+    with server.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return server.url(name)
 
 
 @contextlib.contextmanager
-def redis(workdir: Path | None = None, port: int | None = None) -> Iterator[Redis]:
-    owned = workdir is None
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="livestack-redis-"))
-    server = Redis(workdir, port)
+def redis(workdir: Path) -> Iterator[RedisServer]:
+    """A redis-server of its own on a free port, without persistence; stopped afterwards."""
+    require_servers()
+    server = RedisServer(free_port(), workdir)
     try:
         server.start()
         yield server
     finally:
         server.stop()
-        if owned:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 # -- the app ----------------------------------------------------------------------------------

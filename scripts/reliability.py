@@ -61,6 +61,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts import livestack  # noqa: E402
+from tests.faults import PostgresServer, RedisServer  # noqa: E402
 
 FAULT_START, FAULT_END = 5.0, 15.0
 LEASE_SECONDS = 8
@@ -189,8 +190,8 @@ class Stack:
     app_port: int
     proxy_port: int | None
     token: str
-    postgres: livestack.Postgres
-    redis: livestack.Redis
+    postgres: PostgresServer
+    redis: RedisServer
     partner: Partner
     workdir: Path
     database_url: str
@@ -223,7 +224,7 @@ def stack(workers: int) -> Iterator[Stack]:
         redis = cleanup.enter_context(livestack.redis(workdir))
         partner = Partner()
         cleanup.callback(partner.close)
-        database_url = postgres.create_database("workplan_reliability")
+        database_url = livestack.create_database(postgres, "workplan_reliability")
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -676,7 +677,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, help="run only these")
     args = parser.parse_args()
     try:
-        livestack.postgres_bindir()
+        livestack.require_servers()
     except livestack.ToolMissing as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -127,7 +127,7 @@ def stack(args: argparse.Namespace) -> Iterator[Stack]:
         database_url = args.database_url
         if not database_url:
             postgres = cleanup.enter_context(livestack.postgres())
-            database_url = postgres.create_database("workplan_two")
+            database_url = livestack.create_database(postgres, "workplan_two")
         redis_url = args.redis_url
         if not redis_url and not args.without_redis:
             redis = cleanup.enter_context(livestack.redis(workdir))

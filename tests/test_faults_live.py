@@ -24,6 +24,10 @@ import psycopg
 import pytest
 
 from scripts import livestack
+from tests.faults import PostgresServer
+
+# One PostgreSQL cluster for the module, so its tests run in one xdist worker.
+pytestmark = pytest.mark.xdist_group("faults-live")
 
 
 def unavailable(reason: str) -> None:
@@ -33,15 +37,15 @@ def unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[livestack.Postgres, str]]:
+def cluster() -> Iterator[tuple[PostgresServer, str]]:
     """A PostgreSQL cluster of this module's own, with a migrated template database."""
     try:
-        livestack.postgres_bindir()
+        livestack.require_servers()
     except livestack.ToolMissing as exc:
         unavailable(str(exc))
     with livestack.postgres() as server:
         template = "workplan_template"
-        url = server.create_database(template)
+        url = livestack.create_database(server, template)
         livestack.manage(env_for(url), "migrate", "--noinput", "-v0")
         yield server, template
 
@@ -50,10 +54,10 @@ _databases = iter(range(1, 1000))
 
 
 @pytest.fixture
-def database(cluster: tuple[livestack.Postgres, str]) -> str:
+def database(cluster: tuple[PostgresServer, str]) -> str:
     """A fresh database (a copy of the migrated template); its URL."""
     server, template = cluster
-    return server.create_database(f"faults_{next(_databases)}", template=template)
+    return livestack.create_database(server, f"faults_{next(_databases)}", template=template)
 
 
 def env_for(database_url: str, **extra: str) -> dict[str, str]:
@@ -189,7 +193,7 @@ def delivered_codes(database_url: str) -> set[str]:
 
 
 def test_the_worker_outlives_a_postgres_restart(
-    cluster: tuple[livestack.Postgres, str],
+    cluster: tuple[PostgresServer, str],
     database: str,
     receiver: LiveReceiver,
     tmp_path: Path,

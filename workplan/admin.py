@@ -200,6 +200,14 @@ class PlanObjectAdmin(ServiceAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # The actions are offered to those who may archive (restore) some object of the model;
+    # the service still decides for each selected object.
+    def has_archive_permission(self, request: HttpRequest) -> bool:
+        return policy.can(admin_actor(request), Action.ARCHIVE, model=self.model)
+
+    def has_restore_permission(self, request: HttpRequest) -> bool:
+        return policy.can(admin_actor(request), Action.RESTORE, model=self.model)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         actor = admin_actor(request)
         return policy.visible(actor, super().get_queryset(request), include_archived=actor.is_admin)
@@ -294,11 +302,11 @@ class PlanObjectAdmin(ServiceAdmin):
         if done:
             self.message_user(request, f"{verb} {done} object(s).", messages.SUCCESS)
 
-    @admin.action(description="Archive selected (codes stay reserved)")
+    @admin.action(description="Archive selected (codes stay reserved)", permissions=["archive"])
     def archive_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(request, queryset, services.plan_object_archive, "Archived")
 
-    @admin.action(description="Restore selected")
+    @admin.action(description="Restore selected", permissions=["restore"])
     def restore_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._run(request, queryset, services.plan_object_restore, "Restored")
 

@@ -227,9 +227,11 @@ def reason(
         return NotPermitted("This token is read-only.")
     if actor.is_admin:
         return None
-    if action in ADMIN_ONLY:
+    if action in (Action.VIEW_WEBHOOKS, Action.MANAGE_WEBHOOKS):
+        return NotPermitted("Only plan admins manage webhooks.")
+    if action in ADMIN_ONLY or model is None or getattr(model, "agency_path", None) is None:
         return NotPermitted("Only plan admins may do this.")
-    if not actor.is_editor or model is None or getattr(model, "agency_path", None) is None:
+    if not actor.is_editor:
         return NotPermitted("Your role does not allow changes to the plan.")
     if (
         obj is not None

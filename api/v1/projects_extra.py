@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from api.errors import ItemErrors, flatten_errors
 from api.exports import stream_csv, stream_iati
 from api.idempotency import idempotent
+from api.parsers import NulCharacters
 from api.renderers import CSVRenderer, IATIXMLRenderer
 from workplan import services
 from workplan.models.base import CODE_PATTERN, code_validator
@@ -67,6 +68,20 @@ def _item_errors(index: int, code: str, detail: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _nul_item_errors(exc: NulCharacters) -> list[dict[str, Any]]:
+    """The parser's NUL errors, those inside an item naming it as every item error does."""
+    items = exc.data.get("projects") if isinstance(exc.data, dict) else None
+    errors: list[dict[str, Any]] = []
+    for path, error in zip(exc.paths, exc.problem_errors, strict=True):
+        entry: dict[str, Any] = dict(error)
+        if len(path) > 1 and path[0] == "projects" and isinstance(path[1], int) and items:
+            item = items[path[1]]
+            code = str(item.get("code", "")).upper() if isinstance(item, dict) else ""
+            entry.update(index=path[1], item_code=code)
+        errors.append(entry)
+    return errors
+
+
 def _detail(error: Exception) -> Any:
     """A service's refusal of one item, as field errors."""
     if isinstance(error, services.NotPermitted):
@@ -110,7 +125,10 @@ class ProjectBulkAndExportMixin:
         return idempotent(request, lambda: self._bulk(request))
 
     def _bulk(self, request: Request) -> Response:
-        body = request.data
+        try:
+            body = request.data
+        except NulCharacters as exc:
+            raise ItemErrors(_nul_item_errors(exc), exc.problem_detail) from None
         limit = settings.API_BULK_MAX_ITEMS
         if not isinstance(body, dict) or not isinstance(body.get("projects"), list):
             raise serializers.ValidationError({"projects": ['Send {"projects": [...]}.']})

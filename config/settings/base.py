@@ -1,6 +1,8 @@
 """Settings shared by every environment. All configuration comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -27,12 +29,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_tasks_db",
+    "axes",
     "workplan",
     "api",
 ]
 
 MIDDLEWARE = [
     "api.middleware.RequestIDMiddleware",
+    "api.middleware.DatabaseUnavailableMiddleware",
+    "api.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -42,6 +47,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -73,19 +80,56 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A database that does not answer must not hold a worker: the request fails fast (503).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-if env("REDIS_URL", default=""):
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": env("REDIS_URL"),
-            "KEY_PREFIX": "workplan",
-        }
+
+def redis_cache(url: str, key_prefix: str = "workplan") -> dict[str, Any]:
+    """The default cache on Redis through django-redis, failing open.
+
+    Only throttle and brute-force counters live there. When Redis is down, reads come
+    back empty and writes are dropped (django-redis's IGNORE_EXCEPTIONS), so requests go
+    on unthrottled instead of failing; the short timeouts keep a Redis that does not
+    answer from stalling them. The ignored errors are logged through `api.cache`, at
+    most once a minute per process (see LOGGING).
+    """
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": key_prefix,
+        "OPTIONS": {
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+            "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=0.5),
+        },
     }
+
+
+if env("REDIS_URL", default=""):
+    CACHES = {"default": redis_cache(env("REDIS_URL"))}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "api.cache"
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses logins (admin, API session) for an account or address locked out by django-axes.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Admin logins: after AXES_FAILURE_LIMIT failures for one username, or from one address,
+# further attempts are refused with 429 for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The client address as the API's throttles see it (honours API_NUM_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "api.throttling.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -107,10 +151,28 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "request_id": {"()": "api.logs.RequestIDFilter"},
+        "once_a_minute": {"()": "api.logs.OncePerInterval", "interval": 60},
+    },
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "text",
+            "filters": ["request_id"],
+        }
+    },
+    "loggers": {
+        # A cache or database that is down fails every request: a report a minute is enough.
+        "api.cache": {"filters": ["once_a_minute"]},
+        "api.database": {"filters": ["once_a_minute"]},
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
 
@@ -132,6 +194,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="120/minute"),
         "token": env("API_THROTTLE_TOKEN", default="1200/minute"),
+        # Failed bearer tokens per client address; past it, 429 until the window ends.
+        "bad_token": env("API_THROTTLE_BAD_TOKEN", default="20/minute"),
     },
     "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -251,4 +315,10 @@ API_ANONYMOUS_READ = env.bool("API_ANONYMOUS_READ", default=True)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 API_BULK_MAX_ITEMS = env.int("API_BULK_MAX_ITEMS", default=100)
+# Retry-After (seconds) on the 503 answered while the database is unreachable.
+API_UNAVAILABLE_RETRY_AFTER = env.int("API_UNAVAILABLE_RETRY_AFTER", default=5)
+# A keyed POST recorded as running for longer than this is taken as abandoned.
+API_IDEMPOTENCY_LEASE_SECONDS = env.int("API_IDEMPOTENCY_LEASE_SECONDS", default=300)
+# Whether /health/ready reports the instance unready when the cache is down.
+HEALTH_CACHE_REQUIRED = env.bool("HEALTH_CACHE_REQUIRED", default=False)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

@@ -1,7 +1,7 @@
 """Production settings: PostgreSQL, Redis, HTTPS behind a TLS-terminating proxy."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import LOGGING, REST_FRAMEWORK, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -20,3 +20,22 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
 # Absolute links in webhook payloads; there is no request to take them from.
 API_PUBLIC_URL = env("API_PUBLIC_URL")
+
+# JSON only: no browsable API (its HTML forms and pages) in production.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+
+# One JSON object per line, each with the request id (X-Request-ID) of its request.
+LOGGING = {
+    **LOGGING,
+    "formatters": {"json": {"()": "api.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+}

@@ -17,6 +17,7 @@ from django.core.cache import cache, caches
 from rest_framework.test import APIClient
 
 from api.throttling import AnonymousRateThrottle, TokenRateThrottle
+from config.settings.base import redis_cache as production_redis_cache
 from tests.conftest import assert_problem, auth_header, make_user, token_headers
 from tests.factories import (
     AgencyFactory,
@@ -521,13 +522,7 @@ def redis_cache(settings: Any, tiny_rates: dict) -> Iterator[tuple[Any, str]]:
             raw.delete(key)
 
     wipe()
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "KEY_PREFIX": prefix,
-        }
-    }
+    settings.CACHES = {"default": production_redis_cache(url, key_prefix=prefix)}
     yield raw, prefix
     wipe()
     raw.close()

@@ -18,7 +18,7 @@ def schema(openapi_schema):
 def test_schema_generates_with_no_warnings_and_validates(schema):
     # The session fixture generates it with --validate and --fail-on-warn: any warning fails.
     assert schema["openapi"] == "3.1.0"
-    assert schema["info"]["version"] == "1.0.0 (v1)"
+    assert schema["info"]["version"] == "1.0.0"  # a valid version: generated clients install
     assert len(schema["paths"]) >= 20
 
 

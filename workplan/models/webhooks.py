@@ -76,11 +76,20 @@ class WebhookSubscription(TimeStampedModel):
         return self.url
 
     def clean(self) -> None:
-        check_event_types(self.event_types)
-        if self.url:
-            from workplan.webhooks import check_webhook_target
+        # Every rule at once, so a caller learns all that is wrong in one answer.
+        from workplan.webhooks import check_webhook_target
 
-            check_webhook_target(self.url)
+        errors: dict[str, list[str]] = {}
+        checks = [lambda: check_webhook_target(self.url)] if self.url else []
+        checks.append(lambda: check_event_types(self.event_types))
+        for run in checks:
+            try:
+                run()
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    errors.setdefault(field, []).extend(messages)
+        if errors:
+            raise ValidationError(errors)
 
     def wants(self, event_type: str) -> bool:
         object_type = event_type.split(".", 1)[0]

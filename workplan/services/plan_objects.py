@@ -139,6 +139,8 @@ def plan_object_change(
             raise ValidationError(errors)
         with transaction.atomic():
             _claim_current(obj, expected_version)
+            if obj.archived_at is not None:  # archived since the caller read it
+                raise PlanRuleError(f"{obj.code} is archived; a plan admin can restore it.")
             before = snapshot(obj)
             _apply_fields(obj, data)
             obj.full_clean()
@@ -167,12 +169,14 @@ def plan_object_archive[M: PlanObject](
     """Take an object out of the plan. Its code stays taken; an admin can restore it."""
     with write_transaction():
         check(actor, Action.ARCHIVE, obj)
+        # Checked on the row as it is now (after the claim), not as the caller read it:
+        # two archives of the same object must not both succeed.
+        _claim_current(obj, expected_version)
         if obj.archived_at is not None:
             raise PlanRuleError(f"{obj.code} is already archived.")
         blocker = obj.archive_blocker()
         if blocker:
             raise PlanRuleError(blocker)
-        _claim_current(obj, expected_version)
         before = snapshot(obj)
         obj.archived_at = timezone.now()
         obj.save(update_fields=["archived_at", "updated_at"])
@@ -186,12 +190,12 @@ def plan_object_restore[M: PlanObject](
     """Bring an archived object back into the plan (plan admins)."""
     with write_transaction():
         check(actor, Action.RESTORE, obj)
+        _claim_current(obj, expected_version)  # then check the row as it is now
         if obj.archived_at is None:
             raise PlanRuleError(f"{obj.code} is not archived.")
         blocker = obj.restore_blocker()
         if blocker:
             raise PlanRuleError(blocker)
-        _claim_current(obj, expected_version)
         before = snapshot(obj)
         obj.archived_at = None
         obj.save(update_fields=["archived_at", "updated_at"])
