@@ -1,7 +1,7 @@
 """Webhook delivery: signed per Standard Webhooks, at least once, retried with backoff.
 
 Events are queued when a change commits and delivered by Django's task worker
-(`manage.py db_worker`), never inside the request that made the change. Bodies are
+(`manage.py run_worker`), never inside the request that made the change. Bodies are
 written by the API version a subscription belongs to (see `register_payload_renderer`).
 """
 
