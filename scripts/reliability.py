@@ -205,7 +205,7 @@ class Stack:
         self.worker = livestack.worker(self.env, self.workdir / "worker.log")
 
     def healthy(self, port: int | None = None) -> bool:
-        answer = request(port or self.app_port, "GET", "/health/")
+        answer = request(port or self.app_port, "GET", "/health/ready")
         return answer.status == 200
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
