@@ -2,6 +2,9 @@
 over expired ones, the housekeeping schedule, and the loop that backs off from database
 errors instead of exiting. The same, with real processes and a real PostgreSQL that is
 stopped and started, is in tests/test_faults_live.py.
+
+Tests that run the worker commit (transaction=True): the worker closes connections
+between tasks, which on PostgreSQL ends a test's surrounding transaction.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ def test_the_default_lease_outlasts_the_timeout(settings: Any) -> None:
     assert base.WEBHOOK_LEASE_SECONDS > base.WEBHOOK_TIMEOUT_SECONDS
 
 
+@pytest.mark.django_db(transaction=True)
 def test_an_expired_lease_is_queued_again_and_delivered_with_the_same_id(
     receiver: Receiver, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -381,6 +385,7 @@ def test_database_errors_make_the_worker_wait_and_go_on(monkeypatch: pytest.Monk
     assert resilient.failures == 0 and resilient.down_since is None
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_housekeeping_job_hit_by_an_outage_does_not_stop_the_worker() -> None:
     slept: list[float] = []
     calls = iter([OperationalError("the database system is shutting down"), "ok", "ok"])
@@ -398,6 +403,7 @@ def test_a_housekeeping_job_hit_by_an_outage_does_not_stop_the_worker() -> None:
     assert len(slept) == 1  # one backoff, then the job ran and the queue was empty
 
 
+@pytest.mark.django_db(transaction=True)
 def test_run_worker_runs_the_tasks_and_the_housekeeping(receiver: Receiver) -> None:
     user = make_user("partner")
     expired_key(user, "old")
