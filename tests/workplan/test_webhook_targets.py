@@ -112,7 +112,7 @@ def test_a_name_is_refused_if_any_of_its_addresses_is(monkeypatch: pytest.Monkey
 
 
 def test_existing_targets_lose_their_credentials_and_are_paused() -> None:
-    migration = importlib.import_module("workplan.migrations.0007_webhook_delivery_lease")
+    migration = importlib.import_module("workplan.migrations.0008_webhook_delivery_lease")
     kept = WebhookSubscription.objects.create(url="https://8.8.8.8/hook", event_types=["*"])
     leaky = WebhookSubscription.objects.create(
         url="https://user:secret@8.8.8.8/hook?a=b@c", event_types=["*"]

@@ -20,7 +20,7 @@ def strip_credentials(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workplan", "0006_webhook_subscription_api_version"),
+        ("workplan", "0007_meetings_progress"),
     ]
 
     operations = [
