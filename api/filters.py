@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from api.errors import QueryParameterError
 from workplan.choices import ActivityStatus, country_choices
 from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
+from workplan.search import SearchFields, search
 
 
 def _split(values: list[str]) -> list[str]:
@@ -139,27 +140,37 @@ class PlanFilterSet(django_filters.FilterSet):
         for name, flt in self.filters.items():
             flt.param_name = name
 
-    @staticmethod
-    def search_terms(qs: QuerySet, fields: tuple[str, ...], value: str) -> QuerySet:
-        """Every whitespace-separated term must appear in one of `fields` (case-insensitive)."""
-        for term in value.split()[:10]:
-            condition = Q()
-            for field in fields:
-                condition |= Q(**{f"{field}__icontains": term})
-            qs = qs.filter(condition)
-        return qs
+    # What `q` searches; subclasses that offer `q` name the fields.
+    search_fields: SearchFields
+
+    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        # Ranked by relevance unless the client chose an order.
+        ranked = not self.form.cleaned_data.get("ordering")
+        return search(qs, value, self.search_fields, ranked=ranked)
 
 
-def text_fields(*bases: str) -> tuple[str, ...]:
-    return tuple(f"{base}_{lang}" for base in bases for lang in ("en", "es"))
+def search_parameter(searched: str) -> django_filters.CharFilter:
+    return django_filters.CharFilter(
+        method="filter_q",
+        max_length=200,
+        label=(
+            f"Search {searched}, in English and Spanish. Every word must match, in either "
+            "language, whatever its accents and case (`energia` finds `energía`); words are "
+            "stemmed in each field's language (`cadenas` finds `cadena`) and match word "
+            "beginnings (`semicond` finds `semiconductores`). Results come best match first "
+            "(a match in a title or name before one only in a description) unless "
+            "`ordering` is given."
+        ),
+    )
+
+
+def text_fields(base: str) -> tuple[str, ...]:
+    return (f"{base}_en", f"{base}_es")
 
 
 class PillarFilterSet(PlanFilterSet):
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search names and descriptions, in English and Spanish.",
-    )
+    q = search_parameter("names and descriptions")
+    search_fields = SearchFields(titles=text_fields("name"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(("number", "number"), ("code", "code"), ("updated_at", "updated_at"))
     )
@@ -168,17 +179,11 @@ class PillarFilterSet(PlanFilterSet):
         model = Pillar
         fields: list[str] = []
 
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, text_fields("name", "description"), value)
-
 
 class GoalFilterSet(PlanFilterSet):
     pillar = CodeFilter(model=Pillar, field_name="pillar", label="Pillar code(s), e.g. P1.")
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search titles and descriptions, in English and Spanish.",
-    )
+    q = search_parameter("titles and descriptions")
+    search_fields = SearchFields(titles=text_fields("title"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(
             ("pillar__number", "pillar"),
@@ -192,17 +197,11 @@ class GoalFilterSet(PlanFilterSet):
         model = Goal
         fields: list[str] = []
 
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, text_fields("title", "description"), value)
-
 
 class AgencyFilterSet(PlanFilterSet):
     country = ListFilter(label="ISO 3166-1 alpha-2 country code(s), e.g. MX.")
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search acronyms and names, in English and Spanish.",
-    )
+    q = search_parameter("acronyms, codes and names")
+    search_fields = SearchFields(titles=("acronym", "code", *text_fields("name")))
     ordering = django_filters.OrderingFilter(
         fields=(
             ("code", "code"),
@@ -215,9 +214,6 @@ class AgencyFilterSet(PlanFilterSet):
     class Meta:
         model = Agency
         fields: list[str] = []
-
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, ("acronym", "code", *text_fields("name")), value)
 
 
 class ProjectFilterSet(PlanFilterSet):
@@ -235,11 +231,8 @@ class ProjectFilterSet(PlanFilterSet):
         label="ISO 3166-1 alpha-2 code(s) of a country the project takes place in.",
     )
     status = ListFilter(choices=ActivityStatus.choices, label="IATI ActivityStatus code(s).")
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search titles and descriptions, in English and Spanish.",
-    )
+    q = search_parameter("titles and descriptions")
+    search_fields = SearchFields(titles=text_fields("title"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(
             ("code", "code"),
@@ -253,6 +246,3 @@ class ProjectFilterSet(PlanFilterSet):
     class Meta:
         model = Project
         fields: list[str] = []
-
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, text_fields("title", "description"), value)
