@@ -67,16 +67,30 @@ class DatabaseUnavailableMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
+    # SQLSTATEs of a transaction the database rolled back because of concurrent ones:
+    # deadlock detected, serialization failure, lock not available. The database is up;
+    # the request was undone as a whole and can be sent again.
+    CONTENTION = {
+        "40P01": "deadlock detected",
+        "40001": "serialization failure",
+        "55P03": "lock not available",
+    }
+
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        database_logger.error("The database is unavailable", exc_info=exception)
-        response = problem_response(
-            request,
-            503,
-            "The database is unavailable; retry later.",
-            code="database_unavailable",
-        )
+        sqlstate = getattr(exception.__cause__, "sqlstate", None)
+        if sqlstate in self.CONTENTION:
+            database_logger.warning("Rolled back by the database: %s", self.CONTENTION[sqlstate])
+            detail = (
+                f"The request met concurrent writes ({self.CONTENTION[sqlstate]}) and was "
+                "rolled back as a whole; retry it."
+            )
+            code = "database_contention"
+        else:
+            database_logger.error("The database is unavailable", exc_info=exception)
+            detail, code = "The database is unavailable; retry later.", "database_unavailable"
+        response = problem_response(request, 503, detail, code=code)
         response["Retry-After"] = str(settings.API_UNAVAILABLE_RETRY_AFTER)
         return response
 

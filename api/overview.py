@@ -48,11 +48,25 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
         "again and retry; nothing was written.",
     ),
     "body_too_large": (413, "The body is larger than the limit (1 MiB by default)."),
+    "length_required": (
+        411,
+        "A body was sent without a length the server could read (e.g. chunked through a "
+        "server that does not decode it); send Content-Length.",
+    ),
     "unsupported_media_type": (415, "The body is not `application/json`."),
     "unprocessable": (422, "The Idempotency-Key was already used with a different request."),
     "precondition_required": (428, "A write to an object without If-Match."),
     "throttled": (429, "Too many requests: wait the seconds given in Retry-After."),
     "internal_server_error": (500, "A bug on our side; it has been logged."),
+    "database_unavailable": (
+        503,
+        "The database cannot be reached; nothing was written. Retry after Retry-After.",
+    ),
+    "database_contention": (
+        503,
+        "The database rolled the request back because of concurrent writes (a deadlock or "
+        "serialization failure); nothing was written. Retry it.",
+    ),
 }
 
 # Tags in reading order: the plan's own objects, then what integrations use.
