@@ -144,9 +144,36 @@ def _write_state(model_name: str, code: str, **changes: Any) -> Callable[[Contex
             amount, currency = state.pop("budget_amount"), state.pop("budget_currency")
             state["budget"] = {"amount": amount, "currency": currency} if amount else None
             state.pop("is_published")  # plan admins only; the example is an editor's
+        if model_name == "ProgressReport":
+            state = _progress_write_state(state)
         return {**state, **changes}
 
     return build
+
+
+def _progress_write_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A progress report's audited state as a write sends it (its code is issued, not sent)."""
+    start, end = state["period_start"], state["period_end"]
+    return {
+        "project": state["project"],
+        "goal": state["goal"],
+        "meeting": state["meeting"],
+        "date": state["date"],
+        "narrative_en": state["narrative_en"],
+        "narrative_es": state["narrative_es"],
+        "source": {k: state[f"source_{k}"] for k in ("kind", "title", "publisher", "date", "url")},
+        "period": {"start": start, "end": end} if start or end else None,
+        "measure": {
+            "indicator_en": state["indicator_en"],
+            "indicator_es": state["indicator_es"],
+            "unit": state["unit"],
+            "baseline": state["baseline_value"],
+            "target": state["target_value"],
+            "value": state["actual_value"],
+        }
+        if state["indicator_en"]
+        else None,
+    }
 
 
 NEW_PILLAR = {
@@ -190,11 +217,41 @@ NEW_PROJECT = {
     "participating_agencies": [{"agency": "MX-SE", "role": "4", "is_lead": True}],
     "budget": {"amount": "250000.00", "currency": "USD"},
 }
+NEW_MEETING = {
+    "code": "HLED-M-2022-03-01",
+    "date": "2022-03-01",
+    "kind": "review",
+    "place_en": "Virtual",
+    "place_es": "Virtual",
+    "summary_en": "Review of progress on supply chains.",
+    "summary_es": "Revisión de los avances en cadenas de suministro.",
+    "projects": [{"project": "HLED-2021-01", "kind": "reviewed"}],
+}
+# An agency's own account of progress on a project it takes part in; the code is issued.
+NEW_PROGRESS = {
+    "project": "HLED-2021-01",
+    "date": "2022-03-01",
+    "narrative_en": "Supplier development workshops were held with chambers of industry.",
+    "narrative_es": "Se realizaron talleres de desarrollo de proveedores con cámaras industriales.",
+    "source": {
+        "kind": "entered",
+        "title": "Report of the Ministry of Economy to the dialogue",
+        "publisher": "Secretaría de Economía",
+        "date": "2022-03-01",
+    },
+}
 NEW_OBJECTS: dict[str, dict[str, Any]] = {
     "pillars": NEW_PILLAR,
     "goals": NEW_GOAL,
     "agencies": NEW_AGENCY,
     "projects": NEW_PROJECT,
+    "meetings": NEW_MEETING,
+    "progress": NEW_PROGRESS,
+}
+# A correction an editor makes to the Spanish text of a report on its agency's project.
+PROGRESS_PATCH = {
+    "narrative_es": "Según el Departamento de Comercio de Estados Unidos, un programa de la "
+    "Academia para Mujeres Emprendedoras (AWE) apoyaba a 800 mujeres en 13 estados de México."
 }
 # A safe update: what an agency's system changes once work starts (status 2 = implementation).
 PROJECT_PATCH = {"status": "2", "planned_start": "2022-03-01"}
@@ -229,7 +286,10 @@ RESOURCES = {
     "goals": ("Goal", "P1-G1", "P9-G9"),
     "agencies": ("Agency", "MX-SE", "MX-NOPE"),
     "projects": ("Project", "HLED-2021-01", "HLED-2021-99"),
+    "meetings": ("Meeting", "HLED-M-2022-09-12", "HLED-M-1999-01-01"),
+    "progress": ("ProgressReport", "HLED-2021-10-PR1", "PR-999999"),
 }
+SINGULAR = {"ProgressReport": "progress report"}
 
 
 def _archive(model_name: str, *codes: str) -> Callable[[Context], None]:
@@ -301,7 +361,17 @@ def _deliveries_first_failed(ctx: Context) -> None:
         webhooks.webhook_attempt(delivery_id=delivery.pk)
 
 
+# Projects and goals with progress reports are archived after their reports.
+_archive_report_11 = _archive("ProgressReport", "HLED-2021-11-PR1")
+
+
+def _archive_project_11(ctx: Context) -> None:
+    _archive_report_11(ctx)
+    _archive("Project", "HLED-2021-11")(ctx)
+
+
 def _archive_pillar_p4_children(ctx: Context) -> None:
+    _archive("ProgressReport", "HLED-2021-10-PR1", "HLED-2021-11-PR1")(ctx)
     _archive("Project", "HLED-2021-09", "HLED-2021-10", "HLED-2021-11")(ctx)
     _archive("Goal", "P4-G1", "P4-G2", "P4-G3")(ctx)
 
@@ -312,16 +382,18 @@ def _archive_pillar_p4(ctx: Context) -> None:
 
 
 def _archive_goal_p4_g3(ctx: Context) -> None:
-    _archive("Project", "HLED-2021-11")(ctx)
+    _archive_project_11(ctx)
     _archive("Goal", "P4-G3")(ctx)
 
 
 # resource: (code archived and restored by the examples, setup for restore, for archive)
 ARCHIVABLE: dict[str, tuple[str, Callable[[Context], None], Callable[[Context], None] | None]] = {
     "pillars": ("P4", _archive_pillar_p4, _archive_pillar_p4_children),
-    "goals": ("P4-G3", _archive_goal_p4_g3, _archive("Project", "HLED-2021-11")),
+    "goals": ("P4-G3", _archive_goal_p4_g3, _archive_project_11),
     "agencies": ("MX-EMBAMEX", _archive("Agency", "MX-EMBAMEX"), None),
-    "projects": ("HLED-2021-11", _archive("Project", "HLED-2021-11"), None),
+    "projects": ("HLED-2021-11", _archive_project_11, _archive_report_11),
+    "meetings": ("HLED-M-2021-09-09", _archive("Meeting", "HLED-M-2021-09-09"), None),
+    "progress": ("HLED-2021-11-PR1", _archive_report_11, None),
 }
 
 
@@ -350,6 +422,24 @@ def success_calls() -> dict[str, tuple[str, Call]]:
         "projects_export_csv": (
             "GET",
             Call("/api/v1/projects/export/csv/", query="pillar=P1", summary="Projects of P1"),
+        ),
+        "progress_export_csv": (
+            "GET",
+            Call("/api/v1/progress/export/csv/", query="pillar=P4", summary="Progress on P4"),
+        ),
+        "projects_progress_list": (
+            "GET",
+            Call("/api/v1/projects/HLED-2021-01/progress/", summary="Progress on HLED-2021-01"),
+        ),
+        "projects_progress_create": (
+            "POST",
+            Call(
+                "/api/v1/projects/HLED-2021-01/progress/",
+                caller="editor",
+                body={k: v for k, v in NEW_PROGRESS.items() if k != "project"},
+                headers={"Idempotency-Key": "3d9a4c1e-7b2f-4e6a-8f0d-5a1c2b3e4f60"},
+                summary="Progress on HLED-2021-01, as its MX-SE editor reports it",
+            ),
         ),
         "projects_export_iati": (
             "GET",
@@ -405,27 +495,33 @@ def success_calls() -> dict[str, tuple[str, Call]]:
         ),
     }
     for resource, (model, code, _) in RESOURCES.items():
-        writer = "editor" if resource == "projects" else "admin"
+        writer = "editor" if resource in ("projects", "progress") else "admin"
         new: dict[str, Any] = NEW_OBJECTS[resource]
         replace_changes = {
             "pillars": {"description_en": "Building back together: supply chains and trade."},
             "goals": {"description_es": "Cadenas de suministro resilientes en la región."},
             "agencies": {"website": "https://www.gob.mx/se/"},
             "projects": {"status": "2", "planned_start": "2022-03-01"},
+            "meetings": {"place_en": "Mexico City, Mexico"},
+            "progress": PROGRESS_PATCH,
         }[resource]
         patch = {
             "pillars": {"name_es": "Reconstruir juntos"},
             "goals": {"title_en": "Resilient regional supply chains"},
             "agencies": {"website": "https://www.gob.mx/se/"},
             "projects": PROJECT_PATCH,
+            "meetings": {"place_en": "Mexico City, Mexico"},
+            "progress": PROGRESS_PATCH,
         }[resource]
         detail = f"/api/v1/{resource}/{code}/"
-        singular = model.lower()
+        singular = SINGULAR.get(model, model.lower())
         list_query = {
             "pillars": "",
             "goals": "pillar=P1",
             "agencies": "country=MX",
             "projects": "pillar=P1&page_size=2",
+            "meetings": "kind=ministerial&page_size=2",
+            "progress": "pillar=P4",
         }[resource]
         restore_code, archive, before_destroy = ARCHIVABLE[resource]
         calls.update(
@@ -447,7 +543,7 @@ def success_calls() -> dict[str, tuple[str, Call]]:
                         caller=writer,
                         body=new,
                         headers={"Idempotency-Key": "8c6f1d8e-3f5e-4a59-9d63-4d1c1f0b7a21"},
-                        summary=f"New {singular} {new['code']}",
+                        summary=f"New {singular} {new.get('code') or 'on ' + new['project']}",
                     ),
                 ),
                 f"{resource}_update": (
@@ -500,6 +596,8 @@ INVALID_BODIES: dict[str, dict[str, Any]] = {
     "goals": {"pillar": "P9"},
     "agencies": {"country": "XX", "website": "gob.mx"},
     "projects": {"status": "9", "planned_end": "2021-13-01"},
+    "meetings": {"kind": "summit", "date": "2022-02-30"},
+    "progress": {"source": {"kind": "rumour", "title": "Heard in a corridor"}},
     "webhooks": {"url": "ftp://partner.example.org/hooks", "event_types": ["project.move"]},
 }
 BIG_BODY_BYTES = 1024 * 1024 + 1
@@ -517,6 +615,8 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
             bad: dict[str, Any] = INVALID_BODIES.get(resource, {"colour": "red"})
             if op_id == "projects_bulk_upsert":
                 bad = {"projects": [{"code": "HLED-2021-01", "status": "9"}, {"code": "hled 1"}]}
+            elif op_id == "projects_progress_create":
+                bad = INVALID_BODIES["progress"]
             elif method == "PATCH":
                 bad = dict(list(bad.items())[:1])
             elif method in ("POST", "PUT") and resource != "webhooks":
@@ -538,8 +638,8 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
             return None
         if op_id.endswith("_restore"):
             return replace(base, caller="editor")
-        if resource == "projects":
-            if op_id in ("projects_create", "projects_bulk_upsert"):
+        if resource in ("projects", "progress"):
+            if op_id in ("projects_create", "projects_bulk_upsert", "progress_create"):
                 return replace(base, caller="reader")
             return replace(base, caller="other_editor", if_match=conditional)
         return replace(base, caller="editor", if_match=False)
@@ -551,6 +651,8 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
             model, code, unknown = RESOURCES[resource]
             path = re.sub(r"/[A-Z0-9-]+/(restore/)?$", f"/{unknown}/\\1", success.path)
             return replace(base, path=path, if_match=False, setup=None)
+        if op_id.startswith("projects_progress_"):  # a project nobody can see
+            return replace(base, path="/api/v1/projects/HLED-2021-99/progress/")
         if op_id.endswith("_list") and resource in (*RESOURCES, "webhooks"):
             return replace(base, query="page=99")
         return None
@@ -560,7 +662,15 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
     if status == 409:
         if "Idempotency-Key" in success.headers:
             return replace(base, setup=_chain(success.setup, _key_in_flight(success)))
-        if op_id.endswith("_destroy") and resource in RESOURCES and resource != "projects":
+        if (
+            op_id.endswith("_destroy")
+            and resource in RESOURCES
+            and resource
+            not in (
+                "projects",
+                "progress",
+            )
+        ):
             code = RESOURCES[resource][1]
             return replace(base, path=f"/api/v1/{resource}/{code}/", setup=None)
         if op_id == "projects_restore":
@@ -589,6 +699,7 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
 
 
 def _archive_pillar_rest(ctx: Context) -> None:
+    _archive("ProgressReport", "HLED-2021-10-PR1")(ctx)
     _archive("Project", "HLED-2021-09", "HLED-2021-10")(ctx)
     _archive("Goal", "P4-G1", "P4-G2")(ctx)
     _archive("Pillar", "P4")(ctx)
@@ -633,10 +744,12 @@ def _key_used(success: Call) -> Callable[[Context], None]:
     def setup(ctx: Context) -> None:
         body = success.body(ctx) if callable(success.body) else success.body
         first = copy.deepcopy(body)
-        if "projects" in first:
+        if "projects" in first and "code" not in first:
             first["projects"] = first["projects"][:1]
-        else:
+        elif "code" in first:
             first["code"] = first["code"][:-1] + "9"
+        else:  # an issued code: another text makes it another request
+            first["narrative_en"] = first["narrative_en"].replace("workshops", "meetings")
         response = ctx.send(
             "POST", success.path, caller=success.caller, body=first, headers=success.headers
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from xml.etree import ElementTree as ET
 from django.conf import settings
 
 from workplan.choices import ActivityStatus
-from workplan.models import Project
+from workplan.models import ProgressReport, Project
 
 CHUNK = 200
 
@@ -106,6 +107,95 @@ def stream_csv(projects: Iterable[Project], url_for: Any) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+# -- progress reports ------------------------------------------------------------------
+
+PROGRESS_CSV_COLUMNS = [
+    "code",
+    "url",
+    "date",
+    "project",
+    "goal",
+    "pillar",
+    "meeting",
+    "narrative_en",
+    "narrative_es",
+    "source_kind",
+    "source_title",
+    "source_publisher",
+    "source_date",
+    "source_url",
+    "period_start",
+    "period_end",
+    "indicator_en",
+    "indicator_es",
+    "unit",
+    "baseline_value",
+    "target_value",
+    "actual_value",
+    "created_at",
+    "updated_at",
+]
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def progress_csv_row(report: ProgressReport, url: str) -> list[str]:
+    goal = report.project.goal if report.project is not None else report.goal
+    return [
+        report.code,
+        url,
+        _iso(report.date),
+        report.project.code if report.project is not None else "",
+        goal.code if goal is not None else "",
+        goal.pillar.code if goal is not None else "",
+        report.meeting.code if report.meeting is not None else "",
+        report.narrative_en,
+        report.narrative_es,
+        report.source_kind,
+        report.source_title,
+        report.source_publisher,
+        _iso(report.source_date),
+        report.source_url,
+        _iso(report.period_start),
+        _iso(report.period_end),
+        report.indicator_en,
+        report.indicator_es,
+        report.unit,
+        _number(report.baseline_value),
+        _number(report.target_value),
+        _number(report.actual_value),
+        _iso(report.created_at),
+        _iso(report.updated_at),
+    ]
+
+
+NUMBER_CELL = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
+
+
+def stream_rows(columns: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
+    """UTF-8 CSV with a header row, in chunks of about 16 KiB. Text cells are kept from
+    running as formulas (`csv_cell`); numbers (a negative value too) are left as they are."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([cell if NUMBER_CELL.match(cell) else csv_cell(cell) for cell in row])
+        if buffer.tell() > 16384:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def stream_progress_csv(reports: Iterable[ProgressReport], url_for: Any) -> Iterator[str]:
+    """One row per progress report, with the goal and pillar it falls under."""
+    return stream_rows(
+        PROGRESS_CSV_COLUMNS, (progress_csv_row(report, url_for(report)) for report in reports)
+    )
 
 
 # -- IATI ---------------------------------------------------------------------------

@@ -69,6 +69,25 @@ class TranslationsField(serializers.Field):
         }
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "format": "uri", "maxLength": 500},
+            {"type": "string", "maxLength": 0},
+        ],
+        "description": "An http(s) address, or an empty string where none is known.",
+    }
+)
+class OptionalURLField(serializers.URLField):
+    """An address, or "" for none. (A `oneOf` would refuse "", which matches both.)"""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 500)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+
+
 class CodedValueField(serializers.ChoiceField):
     """A codelist value as its code; the schema lists the codes and their names."""
 

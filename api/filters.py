@@ -13,8 +13,18 @@ from django.db.models import Model, Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from api.errors import QueryParameterError
-from workplan.choices import ActivityStatus, country_choices
-from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
+from workplan.choices import ActivityStatus, MeetingKind, SourceKind, country_choices
+from workplan.models import (
+    Agency,
+    Goal,
+    Meeting,
+    MeetingChair,
+    MeetingProject,
+    Pillar,
+    ProgressReport,
+    Project,
+    ProjectAgencyRole,
+)
 from workplan.search import SearchFields, search
 
 
@@ -45,6 +55,18 @@ class ListFilter(django_filters.MultipleChoiceFilter):
         super().__init__(**kwargs)
 
 
+class LowerMultipleChoiceField(forms.MultipleChoiceField):
+    def to_python(self, value: Any) -> list[str]:
+        return [part.lower() for part in _split(super().to_python(value))]
+
+
+class LowerListFilter(django_filters.MultipleChoiceFilter):
+    """Values of a lower-case codelist (`ministerial`, `stated`), in any case, repeated or
+    comma-separated."""
+
+    field_class = LowerMultipleChoiceField
+
+
 class AnyValuesField(forms.MultipleChoiceField):
     """Takes any values; the filter checks them against the database in one query."""
 
@@ -71,6 +93,9 @@ class CodeFilter(django_filters.MultipleChoiceFilter):
         model: type[Model],
         keys: tuple[str, ...] = ("code",),
         through: tuple[type[Model], str, str] | None = None,
+        also: tuple[str, ...] = (),
+        owner_lookup: str = "pk",
+        visible_only: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("distinct", False)
@@ -81,6 +106,23 @@ class CodeFilter(django_filters.MultipleChoiceFilter):
         extend_schema_field({"type": "string", "description": label})(self)
         self.keys = keys
         self.through = through
+        # Further paths that match too (a report's own goal, or its project's goal).
+        self.also = also
+        # What the `through` rows point at (`project` when filtering reports by the
+        # agencies of their project).
+        self.owner_lookup = owner_lookup
+        # Codes of objects the caller may not see filter like unknown ones, so the answer
+        # never tells that an unpublished project exists.
+        self.visible_only = visible_only
+
+    def candidates(self) -> QuerySet:
+        rows = self.target_model._default_manager.filter(archived_at__isnull=True)
+        if self.visible_only:
+            from api.permissions import actor_for
+            from workplan.policy import visible
+
+            rows = visible(actor_for(self.parent.request), rows)
+        return rows
 
     def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
         if not value:
@@ -89,11 +131,7 @@ class CodeFilter(django_filters.MultipleChoiceFilter):
         for key in self.keys:
             condition |= Q(**{f"{key}__in": value})
         # Archived objects are not offered: their codes filter like unknown ones.
-        rows = list(
-            self.target_model._default_manager.filter(
-                condition, archived_at__isnull=True
-            ).values_list("pk", *self.keys)
-        )
+        rows = list(self.candidates().filter(condition).values_list("pk", *self.keys))
         known = {str(v).upper() for row in rows for v in row[1:] if v}
         unknown = [v for v in value if v not in known]
         if unknown:
@@ -103,10 +141,12 @@ class CodeFilter(django_filters.MultipleChoiceFilter):
         pks = [row[0] for row in rows]
         if self.through is not None:
             through_model, owner, target = self.through
-            return qs.filter(
-                pk__in=through_model._default_manager.filter(**{f"{target}__in": pks}).values(owner)
-            )
-        return qs.filter(**{f"{self.field_name}__in": pks})
+            rows_of = through_model._default_manager.filter(**{f"{target}__in": pks}).values(owner)
+            return qs.filter(**{f"{self.owner_lookup}__in": rows_of})
+        condition = Q()
+        for path in (self.field_name, *self.also):
+            condition |= Q(**{f"{path}__in": pks})
+        return qs.filter(condition)
 
 
 class SafeIsoDateTimeField(django_filters.fields.IsoDateTimeField):
@@ -149,7 +189,9 @@ class PlanFilterSet(django_filters.FilterSet):
         return search(qs, value, self.search_fields, ranked=ranked)
 
 
-def search_parameter(searched: str) -> django_filters.CharFilter:
+def search_parameter(searched: str, first: str = "") -> django_filters.CharFilter:
+    """`q`, documented; `first` says which matches rank first."""
+    order = f"best match first ({first})" if first else "best match first"
     return django_filters.CharFilter(
         method="filter_q",
         max_length=200,
@@ -157,19 +199,20 @@ def search_parameter(searched: str) -> django_filters.CharFilter:
             f"Search {searched}, in English and Spanish. Every word must match, in either "
             "language, whatever its accents and case (`energia` finds `energía`); words are "
             "stemmed in each field's language (`cadenas` finds `cadena`) and match word "
-            "beginnings (`semicond` finds `semiconductores`). Results come best match first "
-            "(a match in a title or name before one only in a description) unless "
+            f"beginnings (`semicond` finds `semiconductores`). Results come {order} unless "
             "`ordering` is given."
         ),
     )
 
 
-def text_fields(base: str) -> tuple[str, ...]:
-    return (f"{base}_en", f"{base}_es")
+def text_fields(*bases: str) -> tuple[str, ...]:
+    return tuple(f"{base}_{lang}" for base in bases for lang in ("en", "es"))
 
 
 class PillarFilterSet(PlanFilterSet):
-    q = search_parameter("names and descriptions")
+    q = search_parameter(
+        "names and descriptions", "a match in a name before one only in a description"
+    )
     search_fields = SearchFields(titles=text_fields("name"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(("number", "number"), ("code", "code"), ("updated_at", "updated_at"))
@@ -182,7 +225,9 @@ class PillarFilterSet(PlanFilterSet):
 
 class GoalFilterSet(PlanFilterSet):
     pillar = CodeFilter(model=Pillar, field_name="pillar", label="Pillar code(s), e.g. P1.")
-    q = search_parameter("titles and descriptions")
+    q = search_parameter(
+        "titles and descriptions", "a match in a title before one only in a description"
+    )
     search_fields = SearchFields(titles=text_fields("title"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(
@@ -231,7 +276,9 @@ class ProjectFilterSet(PlanFilterSet):
         label="ISO 3166-1 alpha-2 code(s) of a country the project takes place in.",
     )
     status = ListFilter(choices=ActivityStatus.choices, label="IATI ActivityStatus code(s).")
-    q = search_parameter("titles and descriptions")
+    q = search_parameter(
+        "titles and descriptions", "a match in a title before one only in a description"
+    )
     search_fields = SearchFields(titles=text_fields("title"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(
@@ -246,3 +293,120 @@ class ProjectFilterSet(PlanFilterSet):
     class Meta:
         model = Project
         fields: list[str] = []
+
+
+def date_range(noun: str) -> tuple[django_filters.DateFilter, django_filters.DateFilter]:
+    return (
+        django_filters.DateFilter(
+            field_name="date",
+            lookup_expr="gte",
+            label=f"{noun} on or after this ISO 8601 date, e.g. 2022-01-01.",
+        ),
+        django_filters.DateFilter(
+            field_name="date",
+            lookup_expr="lte",
+            label=f"{noun} on or before this ISO 8601 date, e.g. 2023-12-31.",
+        ),
+    )
+
+
+class MeetingFilterSet(PlanFilterSet):
+    date_from, date_to = date_range("Meetings held")
+    kind = LowerListFilter(choices=MeetingKind.choices, label="Kind(s) of meeting.")
+    country = ListFilter(
+        field_name="chairs__country",
+        distinct=True,
+        label="ISO 3166-1 alpha-2 code(s) of a country that chaired the meeting.",
+    )
+    agency = CodeFilter(
+        model=Agency,
+        keys=("acronym", "code"),
+        through=(MeetingChair, "meeting", "agency"),
+        label="Chairing agency: acronym (e.g. SE) or code (e.g. MX-SE).",
+    )
+    project = CodeFilter(
+        model=Project,
+        through=(MeetingProject, "meeting", "project"),
+        visible_only=True,
+        label="Code(s) of a project the meeting reviewed or launched, e.g. HLED-2021-01.",
+    )
+    q = search_parameter(
+        "places and summaries", "a match in the place before one only in the summary"
+    )
+    search_fields = SearchFields(titles=text_fields("place"), texts=text_fields("summary"))
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("date", "date"),
+            ("code", "code"),
+            ("created_at", "created_at"),
+            ("updated_at", "updated_at"),
+        )
+    )
+
+    class Meta:
+        model = Meeting
+        fields: list[str] = []
+
+
+class ProjectProgressFilterSet(PlanFilterSet):
+    """Filters of a project's progress reports."""
+
+    date_from, date_to = date_range("Progress reported")
+    meeting = CodeFilter(
+        model=Meeting,
+        field_name="meeting",
+        label="Code(s) of the meeting the progress was reported at, e.g. HLED-M-2022-09-12.",
+    )
+    source_kind = LowerListFilter(
+        choices=SourceKind.choices,
+        label="`stated`: published by a government; `entered`: entered by an agency.",
+    )
+    q = search_parameter(
+        "narratives and indicators", "a match in the indicator before one only in the narrative"
+    )
+    search_fields = SearchFields(titles=text_fields("indicator"), texts=text_fields("narrative"))
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("date", "date"),
+            ("code", "code"),
+            ("created_at", "created_at"),
+            ("updated_at", "updated_at"),
+        )
+    )
+
+    class Meta:
+        model = ProgressReport
+        fields: list[str] = []
+
+
+class ProgressReportFilterSet(ProjectProgressFilterSet):
+    """Filters of every progress report: also by where in the plan it is."""
+
+    project = CodeFilter(
+        model=Project,
+        field_name="project",
+        visible_only=True,
+        label="Code(s) of the project reported on, e.g. HLED-2021-01.",
+    )
+    goal = CodeFilter(
+        model=Goal,
+        field_name="goal",
+        also=("project__goal",),
+        label="Goal code(s): reports on the goal and on its projects, e.g. P1-G1.",
+    )
+    pillar = CodeFilter(
+        model=Pillar,
+        field_name="goal__pillar",
+        also=("project__goal__pillar",),
+        label="Pillar code(s): reports on its goals and their projects, e.g. P1.",
+    )
+    agency = CodeFilter(
+        model=Agency,
+        keys=("acronym", "code"),
+        through=(ProjectAgencyRole, "project", "agency"),
+        owner_lookup="project",
+        label="Agency taking part in the project reported on: acronym (e.g. SE) or code.",
+    )
+
+    class Meta(ProjectProgressFilterSet.Meta):
+        pass

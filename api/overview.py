@@ -94,6 +94,20 @@ TAGS: list[dict[str, str]] = [
         "at once.",
     },
     {
+        "name": "meetings",
+        "description": "Meetings of the dialogue since its relaunch (`HLED-M-2022-09-12`): "
+        "ministerial meetings and progress reviews, with their chairs by agency and country, "
+        "their published sources and the published projects they reviewed or launched. "
+        "Plan admins write them.",
+    },
+    {
+        "name": "progress",
+        "description": "Progress reported on a project or a goal, dated, in both languages, "
+        "each with its source (`stated` by a government or `entered` by an agency). A report "
+        "is seen as its project is; agency editors report on their agency's projects "
+        "(`/projects/{code}/progress/`), plan admins on any project and on goals.",
+    },
+    {
         "name": "plan",
         "description": "The whole plan in one document, with an ETag: the simplest way to "
         "mirror it.",
@@ -110,12 +124,15 @@ TAGS: list[dict[str, str]] = [
     },
     {
         "name": "exports",
-        "description": "The project list as CSV or IATI 2.03 activity XML, with the list's "
-        "filters and visibility.",
+        "description": "The project list as CSV or IATI 2.03 activity XML, and the progress "
+        "reports as CSV, with the lists' filters and visibility.",
     },
 ]
 TAG_GROUPS = [
-    {"name": "The plan", "tags": ["pillars", "goals", "agencies", "projects"]},
+    {
+        "name": "The plan",
+        "tags": ["pillars", "goals", "agencies", "projects", "meetings", "progress"],
+    },
     {"name": "Integration", "tags": ["plan", "changes", "webhooks", "exports"]},
 ]
 

@@ -91,6 +91,9 @@ class AutoSchema(SpectacularAutoSchema):
             statuses = DELETE_ERRORS
         if not hasattr(self.view, "etag_for"):
             statuses = statuses - CONDITIONAL
+        # Views under another object's URL (a project's progress) answer 404 when it is
+        # not there, whatever the method.
+        statuses = statuses | set(getattr(self.view, "path_error_statuses", ()))
         return sorted(statuses)
 
     def get_request_serializer(self) -> Any:

@@ -136,6 +136,11 @@ PLAN_MODELS = [
     "workplan.ProjectAgencyRole",
     "workplan.ProjectCountry",
     "workplan.ProjectLink",
+    "workplan.Meeting",
+    "workplan.MeetingChair",
+    "workplan.MeetingSource",
+    "workplan.MeetingProject",
+    "workplan.ProgressReport",
     "workplan.AuditEvent",
     "workplan.ImportBaseline",
 ]

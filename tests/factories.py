@@ -1,18 +1,24 @@
 """Factories for tests. Invented data lives only here and in the benchmark data set."""
 
+from datetime import date, timedelta
 from typing import Any
 
 import factory
 from django.conf import settings
 from factory.django import DjangoModelFactory, Password
 
-from workplan.choices import OrganisationRole, Role
+from workplan.choices import MeetingKind, OrganisationRole, Role, SourceKind
 from workplan.models import (
     Agency,
     AgencyMembership,
     ApiToken,
     Goal,
+    Meeting,
+    MeetingChair,
+    MeetingProject,
+    MeetingSource,
     Pillar,
+    ProgressReport,
     Project,
     ProjectAgencyRole,
     ProjectCountry,
@@ -27,7 +33,9 @@ class PillarFactory(DjangoModelFactory):
     class Meta:
         model = Pillar
 
-    number = factory.Sequence(lambda n: n + 10)
+    # Within the models' bounds (1-999) however many a test process makes; a test makes
+    # few, so the numbers (and codes) stay unique within it.
+    number = factory.Sequence(lambda n: n % 980 + 10)
     code = factory.LazyAttribute(lambda o: f"P{o.number}")
     name_en = factory.Sequence(lambda n: f"Pillar {n}")
     name_es = factory.Sequence(lambda n: f"Pilar {n}")
@@ -40,7 +48,7 @@ class GoalFactory(DjangoModelFactory):
         model = Goal
 
     pillar = factory.SubFactory(PillarFactory)
-    number = factory.Sequence(lambda n: n + 1)
+    number = factory.Sequence(lambda n: n % 999 + 1)
     code = factory.LazyAttribute(lambda o: f"{o.pillar.code}-G{o.number}")
     title_en = factory.Sequence(lambda n: f"Goal {n}")
     title_es = factory.Sequence(lambda n: f"Objetivo {n}")
@@ -95,6 +103,65 @@ class ProjectLinkFactory(DjangoModelFactory):
     url = factory.Sequence(lambda n: f"https://example.org/projects/{n}")
     label_en = "Announcement"
     label_es = "Anuncio"
+
+
+class MeetingFactory(DjangoModelFactory):
+    class Meta:
+        model = Meeting
+
+    date = factory.Sequence(lambda n: date(2030, 1, 1) + timedelta(days=n))
+    code = factory.LazyAttribute(lambda o: f"HLED-M-{o.date.isoformat()}")
+    kind = MeetingKind.MINISTERIAL
+    place_en = "Monterrey"
+    place_es = "Monterrey"
+    summary_en = "What the meeting did."
+    summary_es = "Lo que hizo la reunión."
+
+
+class MeetingChairFactory(DjangoModelFactory):
+    class Meta:
+        model = MeetingChair
+
+    meeting = factory.SubFactory(MeetingFactory)
+    agency = factory.SubFactory(AgencyFactory)
+    person_name = factory.Sequence(lambda n: f"Chair {n}")
+
+
+class MeetingSourceFactory(DjangoModelFactory):
+    class Meta:
+        model = MeetingSource
+
+    meeting = factory.SubFactory(MeetingFactory)
+    title = factory.Sequence(lambda n: f"Joint statement {n}")
+    publisher = "A ministry"
+    date = factory.LazyAttribute(lambda o: o.meeting.date)
+    url = factory.Sequence(lambda n: f"https://example.org/statements/{n}")
+
+
+class MeetingProjectFactory(DjangoModelFactory):
+    class Meta:
+        model = MeetingProject
+
+    meeting = factory.SubFactory(MeetingFactory)
+    project = factory.SubFactory(ProjectFactory)
+
+
+class ProgressReportFactory(DjangoModelFactory):
+    """A report on a project (pass `project=None, goal=...` for one on a goal)."""
+
+    class Meta:
+        model = ProgressReport
+
+    code = factory.Sequence(lambda n: f"TEST-PR-{n:04d}")
+    project = factory.SubFactory(ProjectFactory)
+    goal = None
+    date = factory.Sequence(lambda n: date(2030, 1, 1) + timedelta(days=n))
+    narrative_en = factory.Sequence(lambda n: f"Progress {n}.")
+    narrative_es = factory.Sequence(lambda n: f"Avance {n}.")
+    source_kind = SourceKind.ENTERED
+    source_title = "Quarterly report"
+    source_publisher = "An agency"
+    source_date = factory.LazyAttribute(lambda o: o.date)
 
 
 class UserFactory(DjangoModelFactory):

@@ -26,6 +26,9 @@ import yaml
 
 from scripts.liveserver import live_server
 
+# Runs its own servers and tools, whatever the database: CI runs it once.
+pytestmark = pytest.mark.backend_independent
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "api" / "v1" / "openapi.yaml"
 TOOLS = ROOT / "tools"

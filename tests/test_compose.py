@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Runs its own servers and tools, whatever the database: CI runs it once.
+pytestmark = pytest.mark.backend_independent
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -14,6 +14,9 @@ import pytest
 
 from scripts.docs_offline_check import missing_tools
 
+# Runs its own servers and tools, whatever the database: CI runs it once.
+pytestmark = pytest.mark.backend_independent
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

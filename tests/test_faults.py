@@ -30,7 +30,8 @@ from tests.faults import (
     missing_binaries,
 )
 
-pytestmark = pytest.mark.xdist_group("faults")
+# Starts its own PostgreSQL, Redis and gunicorn, whatever DATABASE_URL says: CI runs it once.
+pytestmark = [pytest.mark.xdist_group("faults"), pytest.mark.backend_independent]
 
 WORKERS = 2
 BODY_LIMIT = 64 * 1024

@@ -25,8 +25,13 @@ from workplan.models import (
     ApiToken,
     AuditEvent,
     Goal,
+    Meeting,
+    MeetingChair,
+    MeetingProject,
+    MeetingSource,
     Pillar,
     PlanObject,
+    ProgressReport,
     Project,
     ProjectAgencyRole,
     ProjectCountry,
@@ -217,7 +222,12 @@ class PlanObjectAdmin(ServiceAdmin):
         if obj is not None:
             fields = (*fields, "code")  # a code is never changed once it is issued
         published = self.model.published_field
-        if published and not policy.can(admin_actor(request), Action.PUBLISH, model=self.model):
+        # A flag reached through a parent (`project__is_published`) is the parent's to set.
+        if (
+            published
+            and "__" not in published
+            and not policy.can(admin_actor(request), Action.PUBLISH, model=self.model)
+        ):
             fields = (*fields, published)
         return fields
 
@@ -400,16 +410,17 @@ class AgencyRoleFormSet(BaseInlineFormSet):
             ) from exc
 
 
-class ProjectRowInline(admin.TabularInline):
-    """A project's related rows: editable exactly when the project is (the policy's call);
-    written by the project's service call, never saved on their own."""
+class PlanRowInline(admin.TabularInline):
+    """Rows that belong to a plan object's state (a project's agencies, a meeting's chairs):
+    editable exactly when the object is (the policy's call); written by the object's
+    service call, never saved on their own."""
 
     extra = 0
 
     def _may(self, request: HttpRequest, obj: Any) -> bool:
         actor = admin_actor(request)
         if obj is None:
-            return policy.can(actor, Action.CREATE, model=Project)
+            return policy.can(actor, Action.CREATE, model=self.parent_model)
         return obj.archived_at is None and policy.can(actor, Action.UPDATE, obj)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -423,6 +434,10 @@ class ProjectRowInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._may(request, obj)
+
+
+class ProjectRowInline(PlanRowInline):
+    """A project's related rows."""
 
 
 class ProjectAgencyRoleInline(ProjectRowInline):
@@ -522,6 +537,155 @@ class ProjectAdmin(PlanObjectAdmin):
         ("Budget", {"fields": (("budget_amount", "budget_currency"),)}),
         ("Record", {"fields": TIMESTAMPS}),
     )
+
+
+# -- meetings and progress ------------------------------------------------------------------
+
+
+class MeetingChairInline(PlanRowInline):
+    model = MeetingChair
+    fields = ("agency", "person_name", "position_en", "position_es")
+    autocomplete_fields = ("agency",)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "agency":
+            kwargs["queryset"] = Agency.objects.active()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class MeetingSourceInline(PlanRowInline):
+    model = MeetingSource
+    fields = ("title", "publisher", "date", "url")
+
+
+class MeetingProjectInline(PlanRowInline):
+    model = MeetingProject
+    fields = ("project", "kind")
+    autocomplete_fields = ("project",)
+    verbose_name = "project reviewed or launched"
+    verbose_name_plural = "projects reviewed or launched (meetings show the published ones)"
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "project":
+            kwargs["queryset"] = Project.objects.active()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Meeting)
+class MeetingAdmin(PlanObjectAdmin):
+    list_display = ("code", "date", "kind", "place_en", "archived_at", "updated_at")
+    list_filter = ("kind", ArchivedFilter)
+    search_fields = ("code", "place_en", "place_es", "summary_en", "summary_es")
+    date_hierarchy = "date"
+    inlines = [MeetingChairInline, MeetingSourceInline, MeetingProjectInline]
+    fieldsets = (
+        (None, {"fields": ("code", "date", "kind")}),
+        ("English", {"fields": ("place_en", "summary_en")}),
+        ("Spanish", {"fields": ("place_es", "summary_es")}),
+        ("Record", {"fields": TIMESTAMPS}),
+    )
+
+    def related_data(self, formsets: list[Any]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for formset in formsets:
+            if not formset.has_changed():
+                continue  # untouched inlines are left as they are
+            rows = _kept_rows(formset)
+            if formset.model is MeetingChair:
+                data["chairs"] = [
+                    {
+                        "agency": row["agency"],
+                        "person_name": row.get("person_name", ""),
+                        "position_en": row.get("position_en", ""),
+                        "position_es": row.get("position_es", ""),
+                    }
+                    for row in rows
+                    if row.get("agency")
+                ]
+            elif formset.model is MeetingSource:
+                data["sources"] = [
+                    {
+                        "title": row["title"],
+                        "publisher": row.get("publisher", ""),
+                        "date": row.get("date"),
+                        "url": row.get("url", ""),
+                    }
+                    for row in rows
+                    if row.get("title")
+                ]
+            elif formset.model is MeetingProject:
+                data["projects"] = [
+                    {"project": row["project"], "kind": row.get("kind") or "reviewed"}
+                    for row in rows
+                    if row.get("project")
+                ]
+        return data
+
+
+@admin.register(ProgressReport)
+class ProgressReportAdmin(PlanObjectAdmin):
+    list_display = (
+        "code",
+        "date",
+        "project",
+        "goal",
+        "meeting",
+        "source_kind",
+        "archived_at",
+        "updated_at",
+    )
+    list_filter = ("source_kind", ArchivedFilter, "meeting")
+    list_select_related = ("project", "goal", "meeting")
+    search_fields = ("code", "narrative_en", "narrative_es", "source_title")
+    autocomplete_fields = ("project", "goal", "meeting")
+    date_hierarchy = "date"
+    fieldsets = (
+        (None, {"fields": ("code", "project", "goal", "meeting", "date")}),
+        ("English", {"fields": ("narrative_en",)}),
+        ("Spanish", {"fields": ("narrative_es",)}),
+        (
+            "Source",
+            {
+                "fields": (
+                    "source_kind",
+                    "source_title",
+                    "source_publisher",
+                    "source_date",
+                    "source_url",
+                )
+            },
+        ),
+        (
+            "Measure (optional)",
+            {
+                "fields": (
+                    ("period_start", "period_end"),
+                    ("indicator_en", "indicator_es"),
+                    "unit",
+                    ("baseline_value", "target_value", "actual_value"),
+                )
+            },
+        ),
+        ("Record", {"fields": TIMESTAMPS}),
+    )
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and "code" in form.base_fields:
+            # Left blank, the service issues the next PR-nnnnnn code.
+            form.base_fields["code"].required = False
+            form.base_fields["code"].help_text = "Leave blank to have a code issued."
+        return form
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        actor = admin_actor(request)
+        if db_field.name == "project" and field is not None and not actor.is_admin:
+            # Agency editors report on their agency's projects only (the service checks too).
+            field.queryset = Project.objects.editable_by(actor)
+        return field
 
 
 # -- access -------------------------------------------------------------------------------

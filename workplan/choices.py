@@ -67,6 +67,27 @@ class AssignmentSource(models.TextChoices):
     INFERRED = "inferred", _("Inferred from the agency's remit")
 
 
+class MeetingKind(models.TextChoices):
+    """What kind of meeting of the dialogue it was."""
+
+    MINISTERIAL = "ministerial", _("Ministerial meeting")
+    REVIEW = "review", _("Progress review")
+
+
+class MeetingProjectKind(models.TextChoices):
+    """What a meeting did with a project."""
+
+    REVIEWED = "reviewed", _("Reviewed at the meeting")
+    LAUNCHED = "launched", _("Launched at the meeting")
+
+
+class SourceKind(models.TextChoices):
+    """Where a progress report comes from."""
+
+    STATED = "stated", _("Stated by a government in a published statement")
+    ENTERED = "entered", _("Entered by an agency")
+
+
 @cache
 def country_choices() -> list[tuple[str, str]]:
     """ISO 3166-1 alpha-2 codes with their English names."""

@@ -24,6 +24,7 @@ trail the change feed and webhooks show (each API version renders it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -166,6 +167,30 @@ def agency_filter(model: type[PlanObject], agency_id: int) -> Q:
     return Q(pk__in=ids)
 
 
+def published_condition(model: type[PlanObject]) -> Q:
+    """Objects of `model` that are public by their published flag. A flag reached through
+    an optional parent (`project__is_published` on a report that may be on a goal instead)
+    leaves objects without that parent public: nothing of theirs is unpublished."""
+    path = model.published_field
+    assert path is not None
+    condition = Q(**{path: True})
+    first = path.split("__")[0]
+    if first != path and model._meta.get_field(first).null:
+        condition |= Q(**{f"{first}__isnull": True})
+    return condition
+
+
+def parent_field(model: type[Any]) -> str | None:
+    """The foreign key through which objects of `model` take their agencies (a progress
+    report's `project`), or None when they name their agencies themselves or have none."""
+    path = getattr(model, "agency_path", None)
+    if not path or "__" not in path:
+        return None
+    first = path.split("__")[0]
+    field = model._meta.get_field(first)
+    return first if field.many_to_one else None
+
+
 def visible[Q_: QuerySet](who: Any, queryset: Q_, *, include_archived: bool = False) -> Q_:
     """What the actor may read: published (or always public) objects, its agency's
     unpublished ones, everything for plan admins. Archived objects only on request
@@ -176,7 +201,7 @@ def visible[Q_: QuerySet](who: Any, queryset: Q_, *, include_archived: bool = Fa
         queryset = queryset.filter(archived_at__isnull=True)
     if actor.is_admin or model.published_field is None:
         return queryset
-    condition = Q(**{model.published_field: True})
+    condition = published_condition(model)
     if actor.agency_id is not None and model.agency_path is not None:
         condition |= agency_filter(model, actor.agency_id)
     return queryset.filter(condition)
@@ -239,6 +264,32 @@ def reason(
         and not editable(actor, type(obj)._default_manager.filter(pk=obj.pk)).exists()
     ):
         return NotPermitted("Your agency does not take part in this project.")
+    return None
+
+
+def placement_reason(
+    who: Any, model: type[Any], data: Mapping[str, Any], obj: PlanObject | None = None
+) -> NotPermitted | None:
+    """Why the actor may not put an object where `data` puts it; None if it may.
+
+    An object that takes its agencies from a parent (`parent_field`: a progress report
+    from its project) is written by agency editors only under a parent their agency
+    takes part in: they may not create it elsewhere, move it there, or attach it to
+    something else (a goal); plan admins may.
+    """
+    actor = Actor.of(who)
+    name = parent_field(model)
+    if name is None or actor.is_admin:
+        return None
+    if obj is not None and name not in data:
+        return None  # stays where it is, which the actor may already change
+    parent = data.get(name)
+    label = model._meta.get_field(name).verbose_name
+    if parent is None:
+        return NotPermitted(f"Only plan admins may do this without a {label}.")
+    rows = type(parent)._default_manager.filter(pk=parent.pk)
+    if not editable(actor, rows).exists():
+        return NotPermitted(f"Your agency does not take part in this {label}.")
     return None
 
 

@@ -15,7 +15,15 @@ from api.language import content_language, negotiate_language
 from api.permissions import PlanPermission
 from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
 
-from .serializers import AgencySerializer, GoalSerializer, PillarSerializer, ProjectSerializer
+from .serializers import (
+    AgencySerializer,
+    GoalSerializer,
+    MeetingSerializer,
+    PillarSerializer,
+    ProgressReportSerializer,
+    ProjectSerializer,
+)
+from .views import PROGRESS_QUERYSET, MeetingViewSet
 
 
 class PlanGoalSerializer(GoalSerializer):
@@ -40,6 +48,10 @@ class PlanPillarSerializer(PillarSerializer):
 class PlanDocumentSerializer(serializers.Serializer):
     pillars = PlanPillarSerializer(many=True)
     agencies = AgencySerializer(many=True)
+    meetings = MeetingSerializer(many=True, help_text="Meetings of the dialogue, oldest first.")
+    progress = ProgressReportSerializer(
+        many=True, help_text="Progress reported on projects and goals, oldest first."
+    )
 
 
 class PlanView(ProblemResponseMixin, generics.GenericAPIView):
@@ -102,13 +114,17 @@ class PlanView(ProblemResponseMixin, generics.GenericAPIView):
             Prefetch("goals", queryset=Goal.objects.visible_to(user).order_by("number"))
         )
         agencies = Agency.objects.visible_to(user).select_related("parent")
+        # The same querysets as the resources' own lists, so the plan shows them alike.
+        meetings = MeetingViewSet.queryset.visible_to(user)
+        progress = PROGRESS_QUERYSET.visible_to(user)
         context = {
             "request": request,
             "language": language,
             "projects_by_goal": projects_by_goal,
         }
         data = PlanDocumentSerializer(
-            {"pillars": pillars, "agencies": agencies}, context=context
+            {"pillars": pillars, "agencies": agencies, "meetings": meetings, "progress": progress},
+            context=context,
         ).data
         body = json.dumps(data, sort_keys=True, default=str).encode()
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'

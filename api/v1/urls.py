@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from api.docs import RedocView, SwaggerView
 from api.errors import not_found_view
+from workplan.models.base import CODE_URL_PATTERN
 
 from . import views
 from .changes import ChangeFeedView
@@ -24,6 +25,8 @@ router.register("pillars", views.PillarViewSet, basename="pillar")
 router.register("goals", views.GoalViewSet, basename="goal")
 router.register("agencies", views.AgencyViewSet, basename="agency")
 router.register("projects", views.ProjectViewSet, basename="project")
+router.register("meetings", views.MeetingViewSet, basename="meeting")
+router.register("progress", views.ProgressReportViewSet, basename="progress")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 
 # The documentation pages answer GET and HEAD only (OPTIONS has no template to render).
@@ -47,6 +50,15 @@ urlpatterns = [
     ),
     path("changes/", ChangeFeedView.as_view(), name="changes"),
     path("plan/", PlanView.as_view(), name="plan"),
+    # A project's progress reports. Basename `progress`: the reports it creates are
+    # located, and reversed, at /progress/{code}/.
+    re_path(
+        rf"^projects/(?P<project_code>{CODE_URL_PATTERN})/progress/$",
+        views.ProjectProgressViewSet.as_view(
+            {"get": "list", "post": "create"}, basename="progress", detail=False
+        ),
+        name="project-progress-list",
+    ),
     *router.urls,
     re_path(r"^.*$", not_found_view),
 ]

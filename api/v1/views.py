@@ -1,19 +1,49 @@
-from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
 
 from api.base import PlanViewSet
-from api.filters import AgencyFilterSet, GoalFilterSet, PillarFilterSet, ProjectFilterSet
+from api.filters import (
+    AgencyFilterSet,
+    GoalFilterSet,
+    MeetingFilterSet,
+    PillarFilterSet,
+    ProgressReportFilterSet,
+    ProjectFilterSet,
+    ProjectProgressFilterSet,
+)
 from api.schema import resource_docs
-from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
+from workplan.models import (
+    Agency,
+    Goal,
+    Meeting,
+    MeetingChair,
+    MeetingProject,
+    MeetingSource,
+    Pillar,
+    ProgressReport,
+    Project,
+    ProjectAgencyRole,
+)
+from workplan.models.meetings import PUBLIC_LINK
 
+from .progress_extra import ProgressExportMixin
 from .projects_extra import ProjectBulkAndExportMixin
 from .serializers import (
     AgencySerializer,
     AgencyWriteSerializer,
     GoalSerializer,
     GoalWriteSerializer,
+    MeetingSerializer,
+    MeetingWriteSerializer,
     PillarSerializer,
     PillarWriteSerializer,
+    ProgressReportSerializer,
+    ProgressReportWriteSerializer,
+    ProjectProgressWriteSerializer,
     ProjectSerializer,
     ProjectWriteSerializer,
 )
@@ -85,3 +115,112 @@ class ProjectViewSet(ProjectBulkAndExportMixin, PlanViewSet):
     filtered_actions = frozenset({"list", "export_csv", "export_iati"})
     export_actions = frozenset({"export_csv", "export_iati"})
     filterset_class = ProjectFilterSet
+
+
+PROGRESS_WRITERS = (
+    "agency editors, on projects their agency takes part in, and plan admins (on any "
+    "project, and on goals)"
+)
+
+
+@extend_schema_view(**resource_docs("meeting", "meetings", writers=ADMINS))
+@extend_schema(tags=["meetings"])
+class MeetingViewSet(PlanViewSet):
+    """Meetings of the dialogue: ministerial meetings and progress reviews."""
+
+    queryset = Meeting.objects.prefetch_related(
+        Prefetch(
+            "chairs",
+            queryset=MeetingChair.objects.select_related("agency").order_by(
+                "country", "agency__code", "person_name"
+            ),
+        ),
+        Prefetch("sources", queryset=MeetingSource.objects.order_by("date", "title")),
+        Prefetch(
+            "project_links",
+            queryset=MeetingProject.objects.filter(PUBLIC_LINK)
+            .select_related("project")
+            .order_by("project__code"),
+            to_attr="public_links",
+        ),
+    )
+    serializer_class = MeetingSerializer
+    write_serializer_class = MeetingWriteSerializer
+    filterset_class = MeetingFilterSet
+
+
+PROGRESS_QUERYSET = ProgressReport.objects.select_related(
+    "project__goal__pillar", "goal__pillar", "meeting"
+)
+
+
+@extend_schema_view(**resource_docs("progress report", "progress", writers=PROGRESS_WRITERS))
+@extend_schema(tags=["progress"])
+class ProgressReportViewSet(ProgressExportMixin, PlanViewSet):
+    """Progress reported on projects and goals, each with its source."""
+
+    queryset = PROGRESS_QUERYSET
+    serializer_class = ProgressReportSerializer
+    write_serializer_class = ProgressReportWriteSerializer
+    filterset_class = ProgressReportFilterSet
+    filtered_actions = frozenset({"list", "export_csv"})
+    export_actions = frozenset({"export_csv"})
+
+
+PROJECT_CODE = OpenApiParameter(
+    "project_code",
+    str,
+    OpenApiParameter.PATH,
+    description="The project's code (case-insensitive), e.g. HLED-2021-01.",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="projects_progress_list",
+        summary="List a project's progress reports",
+        description=(
+            "The progress reported on one project, oldest first, with the same filters as "
+            "`/progress/` (less those that place a report in the plan). A project the caller "
+            "may not see is a 404."
+        ),
+        parameters=[PROJECT_CODE],
+    ),
+    create=extend_schema(
+        operation_id="projects_progress_create",
+        summary="Report progress on a project",
+        description=(
+            "Creates a progress report on the project; its code is issued. Allowed for: "
+            "agency editors of the agencies taking part in the project, and plan admins. "
+            "Send an Idempotency-Key so a retry never creates a duplicate. Unknown and "
+            "read-only fields (`project` and `goal` among them) are refused with a 400."
+        ),
+        parameters=[PROJECT_CODE],
+    ),
+)
+@extend_schema(tags=["progress"])
+class ProjectProgressViewSet(PlanViewSet):
+    """`/projects/{code}/progress/`: one project's progress reports (list and create).
+
+    Routed with basename `progress`, so created reports are located at `/progress/{code}/`.
+    """
+
+    queryset = PROGRESS_QUERYSET
+    serializer_class = ProgressReportSerializer
+    write_serializer_class = ProjectProgressWriteSerializer
+    filterset_class = ProjectProgressFilterSet
+    path_error_statuses = frozenset({404})  # the project in the URL
+    project: Project | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        code = str(self.kwargs.get("project_code", "")).upper()
+        self.project = Project.objects.visible_to(self.actor()).filter(code=code).first()
+        if self.project is None:
+            raise NotFound("No project with this code is visible to you.")
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        return super().filter_queryset(queryset).filter(project=self.project)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "project": self.project}

@@ -761,8 +761,10 @@ def test_plan_nesting_matches_the_lists(clients):
     for caller in ("anonymous", "editor_a", "admin"):
         client = clients[caller]
         plan = get_ok(client, PLAN_URL)
-        assert set(plan) == {"pillars", "agencies"}
-        assert plan["agencies"] == get_ok(client, "/api/v1/agencies/?page_size=100")["results"]
+        assert set(plan) == {"pillars", "agencies", "meetings", "progress"}
+        for resource in ("agencies", "meetings", "progress"):
+            listed = get_ok(client, f"/api/v1/{resource}/?page_size=100")["results"]
+            assert plan[resource] == listed, (caller, resource)
         pillars = get_ok(client, "/api/v1/pillars/?page_size=100")["results"]
         assert [p["code"] for p in plan["pillars"]] == [p["code"] for p in pillars]
         # The lists, grouped the way the plan nests them (keeping the lists' order).

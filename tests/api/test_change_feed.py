@@ -39,10 +39,18 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_throttling")]
 FEED = "/api/v1/changes/"
 A = "MX-SE"
 B = "US-DOC"
-RESOURCES = {"pillar": "pillars", "goal": "goals", "agency": "agencies", "project": "projects"}
+RESOURCES = {
+    "pillar": "pillars",
+    "goal": "goals",
+    "agency": "agencies",
+    "project": "projects",
+    "meeting": "meetings",
+    "progress": "progress",
+}
 CALLERS = ("anonymous", "editor_a", "editor_b", "admin")
-# load_workplan records one create per object: 4 pillars, 11 goals, 11 agencies, 11 projects.
-PLAN_EVENTS = 37
+# load_workplan records one create per object: 4 pillars, 11 goals, 11 agencies, 11 projects,
+# 4 meetings and 9 progress reports.
+PLAN_EVENTS = 50
 
 
 def plan_events() -> Any:
@@ -71,9 +79,11 @@ def detail_url(resource: str, code: str) -> str:
     return f"/api/v1/{resource}/{code}/"
 
 
-def create(client: APIClient, resource: str, body: dict[str, Any]) -> None:
+def create(client: APIClient, resource: str, body: dict[str, Any]) -> str:
+    """POST to a list (`projects/X/progress` too); returns the new object's code."""
     response = client.post(f"/api/v1/{resource}/", body, format="json")
     assert response.status_code == 201, (body, response.content[:800])
+    return response.json()["code"]
 
 
 def change(client: APIClient, resource: str, code: str, body: dict[str, Any]) -> None:
@@ -127,11 +137,42 @@ def new_project(
     }
 
 
+def new_report(narrative: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "date": "2026-03-31",
+        "narrative_en": f"{narrative}.",
+        "narrative_es": f"{narrative} (es).",
+        "source": {"kind": "entered", "title": f"Report: {narrative}", "publisher": "SE"},
+        **extra,
+    }
+
+
+def new_meeting(code: str, day: str, projects: list[str]) -> dict[str, Any]:
+    return {
+        "code": code,
+        "date": day,
+        "kind": "review",
+        "place_en": "Monterrey",
+        "place_es": "Monterrey",
+        "summary_en": "A review.",
+        "summary_es": "Una revisión.",
+        "chairs": [{"agency": A, "person_name": "Chair of A", "position_en": "Undersecretary"}],
+        "sources": [{"title": "Minutes", "publisher": "SE", "date": day}],
+        "projects": [{"project": code, "kind": "reviewed"} for code in projects],
+    }
+
+
+# Progress reports made in the history, by the role they play in it (codes are issued).
+REPORTS: dict[str, str] = {}
+
+
 def make_history(c: dict[str, APIClient]) -> None:
     se, doc, admin = c["editor_a"], c["editor_b"], c["admin"]
 
     # An editor of A creates projects; editors cannot publish, so they start unpublished.
     create(se, "projects", new_project("HLED-2026-01", "P1-G1", A, countries=["MX"]))
+    # ... and reports progress on one, on its page: only A and the admins ever see it.
+    REPORTS["draft_a"] = create(se, "projects/HLED-2026-01/progress", new_report("Draft of A"))
     change(
         se,
         "projects",
@@ -141,6 +182,10 @@ def make_history(c: dict[str, APIClient]) -> None:
     change(se, "projects", "HLED-2026-01", {"status": "2", "planned_start": "2026-02-01"})
     create(se, "projects", new_project("HLED-2026-02", "P4-G2", A))
     create(se, "projects", new_project("HLED-2026-03", "P3-G1", A))
+    # Progress on 03, which is about to be handed over to B: A loses it, B gains it.
+    REPORTS["handed_over"] = create(
+        se, "progress", new_report("Handed over", project="HLED-2026-03")
+    )
     create(se, "projects", new_project("HLED-2026-05", "P1-G3", A))
     create(doc, "projects", new_project("HLED-2026-04", "P2-G1", B, countries=["US"]))
     change(doc, "projects", "HLED-2026-04", {"description_es": "Descripción revisada."})
@@ -194,6 +239,36 @@ def make_history(c: dict[str, APIClient]) -> None:
             ]
         },
     )
+
+    # Meetings and progress on published projects, before some of them are unpublished.
+    create(admin, "meetings", new_meeting("HLED-M-2026-02-01", "2026-02-01", ["HLED-2021-04"]))
+    REPORTS["on_04"] = create(se, "progress", new_report("On 04", project="HLED-2021-04"))
+    REPORTS["on_06"] = create(
+        doc,
+        "projects/HLED-2021-06/progress",
+        new_report("On 06", meeting="HLED-M-2026-02-01"),
+    )
+    change(doc, "progress", REPORTS["on_06"], {"narrative_es": "Sobre 06, revisado."})
+    REPORTS["on_goal"] = create(admin, "progress", new_report("On a goal", goal="P4-G2"))
+    REPORTS["archived"] = create(admin, "progress", new_report("Gone", project="HLED-2021-02"))
+    archive(admin, "progress", REPORTS["archived"])
+    REPORTS["restored"] = create(se, "progress", new_report("Back", project="HLED-2021-01"))
+    archive(se, "progress", REPORTS["restored"])
+    restore(admin, "progress", REPORTS["restored"])
+    change(
+        admin,
+        "meetings",
+        "HLED-M-2026-02-01",
+        {
+            "summary_en": "A review, revised.",
+            "projects": [
+                {"project": "HLED-2021-04", "kind": "reviewed"},
+                {"project": "HLED-2021-06", "kind": "launched"},
+            ],
+        },
+    )
+    create(admin, "meetings", new_meeting("HLED-M-2026-02-02", "2026-02-02", []))
+    archive(admin, "meetings", "HLED-M-2026-02-02")
 
     # Unpublishing: 03 has neither A nor B; 04 has both.
     change(
@@ -364,6 +439,40 @@ def from_lists(client: APIClient) -> dict[str, dict[str, dict[str, Any]]]:
         }
         for p in list_all(client, "projects")
     }
+    view["meeting"] = {
+        m["code"]: {
+            "date": m["date"],
+            "kind": m["kind"],
+            "place": both(m["translations"], "place"),
+            "summary": both(m["translations"], "summary"),
+            "chairs": sorted(
+                (c["agency"]["code"], c["person_name"], *both(c["translations"], "position"))
+                for c in m["chairs"]
+            ),
+            "sources": sorted(
+                (s["title"], s["publisher"], s["date"], s["url"]) for s in m["sources"]
+            ),
+            "projects": sorted((p["project"]["code"], p["kind"]) for p in m["projects"]),
+        }
+        for m in list_all(client, "meetings")
+    }
+    view["progress"] = {
+        r["code"]: {
+            "date": r["date"],
+            "narrative": both(r["translations"], "narrative"),
+            "project": r["project"]["code"] if r["project"] else None,
+            "goal": r["goal"]["code"],
+            "meeting": r["meeting"]["code"] if r["meeting"] else None,
+            "source": (
+                r["source"]["kind"],
+                r["source"]["title"],
+                r["source"]["publisher"],
+                r["source"]["date"],
+                r["source"]["url"],
+            ),
+        }
+        for r in list_all(client, "progress")
+    }
     return view
 
 
@@ -392,6 +501,45 @@ def from_replica(replica: Replica) -> dict[str, dict[str, dict[str, Any]]]:
                 "organisation_type": s["organisation_type"],
                 "parent": s["parent"],
                 "website": s["website"],
+            }
+        elif object_type == "meeting":
+            item = {
+                "date": s["date"],
+                "kind": s["kind"],
+                "place": (s["place_en"], s["place_es"]),
+                "summary": (s["summary_en"], s["summary_es"]),
+                "chairs": sorted(
+                    (c["agency"], c["person_name"], c["position_en"], c["position_es"])
+                    for c in s["chairs"]
+                ),
+                "sources": sorted(
+                    (src["title"], src["publisher"], src["date"], src["url"])
+                    for src in s["sources"]
+                ),
+                "projects": sorted((p["project"], p["kind"]) for p in s["projects"]),
+            }
+        elif object_type == "progress":
+            # A report on a project falls under the project's goal: the project must be
+            # in the replica (a report is seen exactly when its project is).
+            if s["project"] is not None:
+                project = replica.get(("project", s["project"]))
+                assert project is not None, f"{code}: its project is missing from the replica"
+                goal_code = project["goal"]
+            else:
+                goal_code = s["goal"]
+            item = {
+                "date": s["date"],
+                "narrative": (s["narrative_en"], s["narrative_es"]),
+                "project": s["project"],
+                "goal": goal_code,
+                "meeting": s["meeting"],
+                "source": (
+                    s["source_kind"],
+                    s["source_title"],
+                    s["source_publisher"],
+                    s["source_date"],
+                    s["source_url"],
+                ),
             }
         else:
             goal = replica.get(("goal", s["goal"]))
@@ -434,7 +582,29 @@ EXPECTED_PROJECTS = {
 }
 
 
+# Reports of the real plan on projects that stay visible to everyone (03's is hidden by
+# its unpublishing), and the goal's.
+PUBLIC_REPORTS_OF_THE_PLAN = {
+    "HLED-2021-01-PR1",
+    "HLED-2021-01-PR2",
+    "HLED-2021-01-PR3",
+    "HLED-2021-01-PR4",
+    "HLED-2021-07-PR1",
+    "HLED-2021-10-PR1",
+    "HLED-2021-11-PR1",
+    "P1-G1-PR1",
+}
+# Which reports of the history each caller ends up seeing (by role in the history).
+EXPECTED_REPORTS = {
+    "anonymous": {"on_06", "on_goal", "restored"},
+    "editor_a": {"draft_a", "on_04", "on_06", "on_goal", "restored"},
+    "editor_b": {"handed_over", "on_04", "on_06", "on_goal", "restored"},
+    "admin": {"draft_a", "handed_over", "on_04", "on_06", "on_goal", "restored"},
+}
+
+
 def test_replaying_the_feed_rebuilds_what_each_caller_lists(clients):
+    REPORTS.clear()
     make_history(clients)
 
     replicas = {}
@@ -449,6 +619,26 @@ def test_replaying_the_feed_rebuilds_what_each_caller_lists(clients):
         assert set(expected["project"]) == EXPECTED_PROJECTS[caller], caller
         assert "P2-G2" not in expected["goal"] and "MX-ANAM" not in expected["agency"]
         assert {"P5", "P6"} <= set(expected["pillar"])
+        reports = {REPORTS[role] for role in EXPECTED_REPORTS[caller]}
+        hidden_of_plan = set() if caller == "admin" else {"HLED-2021-03-PR1"}
+        assert (
+            set(expected["progress"])
+            == (reports | PUBLIC_REPORTS_OF_THE_PLAN | {"HLED-2021-03-PR1"}) - hidden_of_plan
+        ), caller
+        assert set(expected["meeting"]) == {
+            "HLED-M-2021-09-09",
+            "HLED-M-2022-09-12",
+            "HLED-M-2023-09-29",
+            "HLED-M-2024-04-19",
+            "HLED-M-2026-02-01",
+        }
+        # Meetings list only published projects: 04 and 03 left theirs when unpublished.
+        assert expected["meeting"]["HLED-M-2026-02-01"]["projects"] == [
+            ("HLED-2021-06", "launched")
+        ]
+        assert ("HLED-2021-03", "reviewed") not in expected["meeting"]["HLED-M-2023-09-29"][
+            "projects"
+        ]
 
         for object_type in RESOURCES:
             assert set(got[object_type]) == set(expected[object_type]), (caller, object_type)
@@ -469,6 +659,11 @@ def test_replaying_the_feed_rebuilds_what_each_caller_lists(clients):
     assert admin_replica["project"]["HLED-2021-03"]["is_published"] is False
     assert ("MX-SE", "3", False, "inferred") in admin_replica["project"]["HLED-2021-07"]["agencies"]
     assert admin_replica["pillar"]["P6"]["name"] == ("Six", "Sexto pilar")
+    assert admin_replica["progress"][REPORTS["on_06"]]["narrative"] == (
+        "On 06.",
+        "Sobre 06, revisado.",
+    )
+    assert admin_replica["progress"][REPORTS["on_goal"]]["goal"] == "P4-G2"
 
 
 # -- the feed's contract ------------------------------------------------------------------
@@ -496,7 +691,7 @@ def test_the_plan_is_the_only_history_at_the_start(clients):
 
 def test_entries_are_oldest_first_with_strictly_increasing_cursors(clients):
     change(clients["admin"], "projects", "HLED-2021-02", {"status": "2"})
-    archive(clients["admin"], "projects", "HLED-2021-11")
+    archive(clients["admin"], "projects", "HLED-2021-09")
     entries = whole_feed(clients["admin"])
     assert len(entries) == plan_events().count() == PLAN_EVENTS + 2
     cursors = [int(e["cursor"]) for e in entries]
@@ -507,7 +702,7 @@ def test_entries_are_oldest_first_with_strictly_increasing_cursors(clients):
     assert {e["action"] for e in entries[:PLAN_EVENTS]} == {"create"}
     assert [(e["action"], e["code"]) for e in entries[-2:]] == [
         ("update", "HLED-2021-02"),
-        ("archive", "HLED-2021-11"),
+        ("archive", "HLED-2021-09"),
     ]
     update = entries[-2]
     assert update["changes"] == {"status": "2"}
@@ -661,19 +856,29 @@ def test_unpublishing_reaches_outsiders_as_a_bare_tombstone(clients):
         response = clients[caller].get(f"{FEED}?after={last}")
         assert b"Confidential rename" not in response.content
         entries = response.json()["results"]
-        assert entries == [
-            {
-                **entries[0],
-                "action": "update",
-                "object_type": "project",
-                "code": "HLED-2021-03",
-                "visible": False,
-                "changes": {},
-                "object": None,
-            }
+        # The project, then its progress report (seen as the project is) and the meeting
+        # that listed it (a meeting lists only published projects).
+        assert [(e["object_type"], e["code"], e["visible"]) for e in entries] == [
+            ("project", "HLED-2021-03", False),
+            ("progress", "HLED-2021-03-PR1", False),
+            ("meeting", "HLED-M-2023-09-29", True),
         ], caller
-        # The URL of the tombstone now answers 404 to that caller.
+        assert entries[0] == {
+            **entries[0],
+            "action": "update",
+            "object_type": "project",
+            "code": "HLED-2021-03",
+            "visible": False,
+            "changes": {},
+            "object": None,
+        }, caller
+        assert entries[1]["object"] is None and entries[1]["changes"] == {}
+        assert entries[2]["changes"] == {
+            "projects": [{"project": "HLED-2021-01", "kind": "reviewed"}]
+        }
+        # The URLs of the tombstones now answer 404 to that caller.
         assert clients[caller].get(entries[0]["url"]).status_code == 404
+        assert clients[caller].get(entries[1]["url"]).status_code == 404
 
     # Further work on the unpublished project reaches them no more...
     before = whole_feed(admin)[-1]["cursor"]
@@ -682,21 +887,25 @@ def test_unpublishing_reaches_outsiders_as_a_bare_tombstone(clients):
         assert feed(clients[caller], f"after={before}")["results"] == [], caller
     # ...while the admin sees every step, with the content.
     admin_entries = feed(admin, f"after={last}")["results"]
-    assert [e["visible"] for e in admin_entries] == [True, True]
+    assert [e["visible"] for e in admin_entries] == [True, True, True, True]
     assert admin_entries[0]["changes"] == {
         "is_published": False,
         "title_en": "Confidential rename",
         "status": "6",
     }
+    assert admin_entries[1]["changes"] == {"project_is_published": False}
 
-    # Publishing again brings it back to everyone, whole.
+    # Publishing again brings it back to everyone, whole, with its report and meeting.
     change(admin, "projects", "HLED-2021-03", {"is_published": True})
-    (entry,) = feed(anonymous, f"after={before}")["results"]
+    entry, report, meeting = feed(anonymous, f"after={before}")["results"]
     assert entry["visible"] is True
     assert entry["changes"] == {"is_published": True}
     assert entry["object"]["title_en"] == "Confidential rename"
     assert entry["object"]["title_es"] == "Cambio confidencial"
     assert entry["object"]["is_published"] is True
+    assert (report["code"], report["visible"]) == ("HLED-2021-03-PR1", True)
+    assert report["object"]["narrative_en"].startswith("The governments reported")
+    assert {"project": "HLED-2021-03", "kind": "reviewed"} in meeting["object"]["projects"]
 
 
 def test_unpublishing_a_project_of_the_callers_agency_is_not_a_tombstone(clients):

@@ -6,11 +6,17 @@ from tests.conftest import make_user, token_headers
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
+    MeetingChairFactory,
+    MeetingFactory,
+    MeetingProjectFactory,
+    MeetingSourceFactory,
     PillarFactory,
+    ProgressReportFactory,
     ProjectAgencyRoleFactory,
     ProjectCountryFactory,
     ProjectFactory,
 )
+from workplan.models import ProgressReport
 
 pytestmark = pytest.mark.django_db
 
@@ -70,3 +76,71 @@ def test_token_authenticated_list_adds_only_the_token_lookup(
         response = api.get(f"/api/v1/{resource}/?page_size={page_size}")
     assert response.status_code == 200
     assert len(response.json()["results"]) == page_size
+
+
+@pytest.fixture
+def follow_through(db):
+    """50 meetings (chairs of both countries, a source, a project) and 50 progress reports
+    on one published project of MX-SE, with a meeting each: a page of 50 shows any N+1."""
+    se = AgencyFactory(country="MX", acronym="SE", code="MX-SE")
+    doc = AgencyFactory(country="US", acronym="DOC", code="US-DOC")
+    project = ProjectFactory(code="HLED-2021-01")
+    ProjectAgencyRoleFactory(project=project, agency=se)
+    for _ in range(50):
+        meeting = MeetingFactory()
+        MeetingChairFactory(meeting=meeting, agency=se)
+        MeetingChairFactory(meeting=meeting, agency=doc)
+        MeetingSourceFactory(meeting=meeting)
+        MeetingProjectFactory(meeting=meeting, project=project)
+        ProgressReportFactory(
+            project=project, meeting=meeting, indicator_en="Trained", indicator_es="Capacitados"
+        )
+        ProgressReportFactory(project=None, goal=project.goal, period_start="2030-01-01")
+    assert ProgressReport.objects.count() == 100
+
+
+# meetings: count + page + prefetches (chairs with agency, sources, public project links
+# with project); progress: count + page (project, goals, pillars and meeting joined);
+# a project's progress: + the project it is under.
+FOLLOW_THROUGH_PINNED = {
+    "meetings": 5,
+    "progress": 2,
+    "projects/HLED-2021-01/progress": 3,
+}
+
+
+@pytest.mark.parametrize("resource", FOLLOW_THROUGH_PINNED)
+@pytest.mark.parametrize("page_size", [1, 50])
+@pytest.mark.parametrize("lang", ["en", "all"])
+def test_follow_through_lists_query_count_is_pinned(
+    api, follow_through, django_assert_num_queries, resource, page_size, lang
+):
+    with django_assert_num_queries(FOLLOW_THROUGH_PINNED[resource]):
+        response = api.get(f"/api/v1/{resource}/?page_size={page_size}&lang={lang}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
+
+
+@pytest.mark.parametrize("page_size", [1, 50])
+def test_follow_through_filters_add_one_query_each(
+    api, follow_through, django_assert_num_queries, page_size
+):
+    pillar = ProgressReport.objects.filter(project__isnull=False)[0].project.goal.pillar.code
+    with django_assert_num_queries(FOLLOW_THROUGH_PINNED["progress"] + 2):
+        response = api.get(f"/api/v1/progress/?page_size={page_size}&agency=SE&pillar={pillar}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
+    with django_assert_num_queries(FOLLOW_THROUGH_PINNED["meetings"] + 1):
+        response = api.get(f"/api/v1/meetings/?page_size={page_size}&agency=DOC&country=MX")
+    assert len(response.json()["results"]) == page_size
+
+
+@pytest.mark.parametrize("page_size", [1, 50])
+def test_whole_plan_query_count_does_not_grow_with_follow_through(
+    api, follow_through, django_assert_num_queries, page_size
+):
+    # projects (+3 prefetches) + pillars (+goals) + agencies + meetings (+3) + progress
+    with django_assert_num_queries(12):
+        response = api.get("/api/v1/plan/")
+    assert response.status_code == 200
+    assert len(response.json()["progress"]) == 100

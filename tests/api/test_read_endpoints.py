@@ -8,12 +8,14 @@ from django.utils import timezone
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
+    MeetingFactory,
     PillarFactory,
+    ProgressReportFactory,
     ProjectAgencyRoleFactory,
     ProjectCountryFactory,
     ProjectFactory,
 )
-from workplan.models import Agency, Goal, Pillar, Project
+from workplan.models import Agency, Goal, Meeting, Pillar, ProgressReport, Project
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +24,8 @@ RESOURCES = {
     "goals": Goal,
     "agencies": Agency,
     "projects": Project,
+    "meetings": Meeting,
+    "progress": ProgressReport,
 }
 
 
@@ -188,6 +192,8 @@ def test_updated_since_on_every_list(get_json, resource):
         "goals": GoalFactory,
         "agencies": AgencyFactory,
         "projects": ProjectFactory,
+        "meetings": MeetingFactory,
+        "progress": ProgressReportFactory,
     }[resource]
     old, new = factory(), factory()
     model = RESOURCES[resource]

@@ -26,7 +26,9 @@ from tests.conftest import PROBLEM, assert_problem, client_for, make_user, token
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
+    MeetingFactory,
     PillarFactory,
+    ProgressReportFactory,
     ProjectAgencyRoleFactory,
     ProjectFactory,
 )
@@ -36,8 +38,10 @@ from workplan.models import (
     AuditAction,
     AuditEvent,
     Goal,
+    Meeting,
     Pillar,
     PlanObject,
+    ProgressReport,
     Project,
 )
 
@@ -48,6 +52,8 @@ RESOURCES: dict[str, type[PlanObject]] = {
     "goals": Goal,
     "agencies": Agency,
     "projects": Project,
+    "meetings": Meeting,
+    "progress": ProgressReport,
 }
 WRITES = ["put", "patch", "delete"]
 STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e]+"$')  # RFC 9110 entity-tag without W/
@@ -83,9 +89,13 @@ _edits = itertools.count(1)
 
 
 def patch_body(resource: str) -> dict[str, Any]:
-    field = {"pillars": "name_en", "goals": "title_en", "agencies": "name_en"}.get(
-        resource, "title_en"
-    )
+    field = {
+        "pillars": "name_en",
+        "goals": "title_en",
+        "agencies": "name_en",
+        "meetings": "summary_en",
+        "progress": "narrative_en",
+    }.get(resource, "title_en")
     return {field: f"Changed by safe write {next(_edits)}"}
 
 
@@ -120,6 +130,31 @@ def put_body(resource: str, obj: Any) -> dict[str, Any]:
             "organisation_type": obj.organisation_type,
             "parent": None,
             "website": "",
+        }
+    if resource == "meetings":
+        return {
+            "code": obj.code,
+            "date": obj.date.isoformat(),
+            "kind": "review",
+            "place_en": f"Replaced meeting {next(_edits)}",
+            "place_es": obj.place_es,
+            "summary_en": "",
+            "summary_es": "",
+            "chairs": [],
+            "sources": [],
+            "projects": [],
+        }
+    if resource == "progress":
+        return {
+            "project": obj.project.code,
+            "goal": None,
+            "date": obj.date.isoformat(),
+            "narrative_en": f"Replaced report {next(_edits)}",
+            "narrative_es": obj.narrative_es,
+            "meeting": None,
+            "source": {"kind": "stated", "title": "A statement"},
+            "period": None,
+            "measure": None,
         }
     return {
         "code": obj.code,
@@ -193,6 +228,24 @@ def new_object_body(resource: str, n: int, goal: Goal, agency: Agency) -> dict[s
             "parent": None,
             "website": "",
         }
+    if resource == "meetings":
+        return {
+            "code": f"HLED-M-2030-01-{n:02d}",
+            "date": f"2030-01-{n:02d}",
+            "kind": "ministerial",
+            "place_en": "Monterrey",
+            "place_es": "Monterrey",
+            "chairs": [{"agency": agency.code, "person_name": f"Chair {n}"}],
+        }
+    if resource == "progress":
+        # No code: the API issues one.
+        return {
+            "goal": goal.code,
+            "date": f"2030-01-{n:02d}",
+            "narrative_en": f"Progress {n}",
+            "narrative_es": f"Avance {n}",
+            "source": {"kind": "stated", "title": f"Statement {n}"},
+        }
     return {
         "code": f"HLED-2030-{n:02d}",
         "goal": goal.code,
@@ -250,6 +303,8 @@ def objects(db: Any) -> dict[str, PlanObject]:
         "goals": GoalFactory(),
         "agencies": AgencyFactory(country="US"),
         "projects": ProjectFactory(),
+        "meetings": MeetingFactory(),
+        "progress": ProgressReportFactory(),
     }
 
 
@@ -463,7 +518,7 @@ def test_concurrent_patches_with_the_same_etag_exactly_one_wins():
 
 # -- Idempotency-Key --------------------------------------------------------------------
 
-IDEMPOTENT_RESOURCES = ["projects", "pillars"]
+IDEMPOTENT_RESOURCES = ["projects", "pillars", "meetings"]
 
 
 def post(client: APIClient, resource: str, body: dict, key: str | None, **extra: Any) -> Any:
@@ -670,24 +725,30 @@ def test_archive_hides_the_object_and_keeps_its_code(api, admin_api, goal, agenc
         body["is_published"] = True  # so anonymous lists would show it
     created = post(admin_api, resource, body, None)
     assert created.status_code == 201, created.content[:500]
-    path = detail(resource, body["code"])
-    assert body["code"] in list_codes(api, resource)
+    code = created.json()["code"]
+    path = detail(resource, code)
+    assert code in list_codes(api, resource)
 
     response = admin_api.delete(path, HTTP_IF_MATCH=created["ETag"])
     assert response.status_code == 204
     assert response.content == b""
-    archive = AuditEvent.objects.get(action=AuditAction.ARCHIVE, object_code=body["code"])
+    archive = AuditEvent.objects.get(action=AuditAction.ARCHIVE, object_code=code)
     assert archive.changes == {"archived": {"before": False, "after": True}}
 
     assert_problem(api.get(path), 404)
     assert_problem(admin_api.get(path), 404)
-    assert body["code"] not in list_codes(api, resource)
-    assert body["code"] not in list_codes(admin_api, resource)
+    assert code not in list_codes(api, resource)
+    assert code not in list_codes(admin_api, resource)
     assert_problem(
         admin_api.patch(path, patch_body(resource), format="json", HTTP_IF_MATCH="*"), 404
     )
 
     count = model.objects.count()
+    if "code" not in body:
+        # Issued codes: the next one is new, never the archived object's.
+        again = post(admin_api, resource, body, None)
+        assert again.status_code == 201 and again.json()["code"] != code
+        return
     reused = post(admin_api, resource, body, None)
     assert_problem(reused, 400, "code")
     assert model.objects.count() == count

@@ -12,13 +12,22 @@ from django.contrib.postgres.search import SearchVector
 from django.db import connection
 from django.utils import timezone
 
-from api.filters import AgencyFilterSet, GoalFilterSet, PillarFilterSet, ProjectFilterSet
+from api.filters import (
+    AgencyFilterSet,
+    GoalFilterSet,
+    MeetingFilterSet,
+    PillarFilterSet,
+    ProgressReportFilterSet,
+    ProjectFilterSet,
+)
 from tests.api.test_query_counts import PINNED
 from tests.conftest import make_user, token_headers
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
+    MeetingFactory,
     PillarFactory,
+    ProgressReportFactory,
     ProjectAgencyRoleFactory,
     ProjectCountryFactory,
     ProjectFactory,
@@ -37,6 +46,8 @@ FILTERSETS = {
     "goals": GoalFilterSet,
     "agencies": AgencyFilterSet,
     "projects": ProjectFilterSet,
+    "meetings": MeetingFilterSet,
+    "progress": ProgressReportFilterSet,
 }
 
 
@@ -81,6 +92,10 @@ def test_words_match_whatever_their_accents_and_case(api, query, expected):
         ("agencies", "secretaria economia", ["MX-SE"], "Secretaría de Economía"),
         ("agencies", "credito publico", ["MX-SHCP"], "Crédito Público"),
         ("pillars", "centroamerica", ["P2"], "Centroamérica"),
+        ("meetings", "ciudad de mexico", ["HLED-M-2022-09-12"], "Ciudad de México"),
+        ("meetings", "revision virtual", ["HLED-M-2024-04-19"], "Revisión virtual"),
+        ("progress", "ventanilla unica", ["P1-G1-PR1"], "Ventanilla Única"),
+        ("progress", "ingenieria", ["HLED-2021-11-PR1"], "ingeniería"),
     ],
 )
 def test_the_real_plan_is_found_without_typing_accents(
@@ -137,6 +152,10 @@ def test_every_list_with_q_is_accent_blind(api, resource):
         "goals": lambda: GoalFactory(description_es="Innovación y tecnología"),
         "agencies": lambda: AgencyFactory(name_es="Secretaría de Innovación"),
         "projects": lambda: ProjectFactory(title_es="Innovación y tecnología"),
+        "meetings": lambda: MeetingFactory(summary_es="Innovación y tecnología"),
+        "progress": lambda: ProgressReportFactory(
+            indicator_en="Innovation", indicator_es="Innovación y tecnología"
+        ),
     }[resource]()
     assert obj.code in found(api, resource, "INNOVACION")
 
@@ -240,7 +259,7 @@ def test_the_real_plan_is_found_by_other_forms_of_its_words(api, real_plan):
 @postgresql_only
 @pytest.mark.parametrize("resource", FILTERSETS)
 def test_the_stored_document_holds_what_the_search_reads(real_plan, resource):
-    """The `search_document` column (migration 0007) is the document of the fields the
+    """The `search_document` column (migration 0008) is the document of the fields the
     filter names, each in its language, titles weighted A and descriptions B."""
     fields = FILTERSETS[resource].search_fields
     model = FILTERSETS[resource]._meta.model

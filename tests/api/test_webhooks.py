@@ -40,7 +40,14 @@ pytestmark = pytest.mark.django_db
 WEBHOOKS = "/api/v1/webhooks/"
 QUEUE = "webhooks"
 TASK_PATH = "workplan.tasks.deliver_webhook"
-PLURALS = {"pillar": "pillars", "goal": "goals", "agency": "agencies", "project": "projects"}
+PLURALS = {
+    "pillar": "pillars",
+    "goal": "goals",
+    "agency": "agencies",
+    "project": "projects",
+    "meeting": "meetings",
+    "progress": "progress",
+}
 SECRET = re.compile(r"whsec_[A-Za-z0-9+/]+={0,2}")
 
 
@@ -773,6 +780,8 @@ def test_event_types_are_required(admin_api: APIClient, receiver: Receiver) -> N
         ["project.*"],
         ["project.update"],
         ["pillar.create", "goal.archive", "agency.restore", "project.*"],
+        ["progress.create"],
+        ["meeting.*", "progress.update", "progress.archive", "progress.restore"],
     ],
 )
 def test_known_event_types_are_accepted(
@@ -781,3 +790,90 @@ def test_known_event_types_are_accepted(
     created = subscribe(admin_api, receiver.url, event_types)
     assert set(created["event_types"]) == set(event_types)
     assert set(WebhookSubscription.objects.get().event_types) == set(event_types)
+
+
+# -- meetings and progress reports ---------------------------------------------------------
+
+
+def progress_body(narrative: str = "Supplier workshops held") -> dict[str, Any]:
+    return {
+        "date": "2026-03-31",
+        "narrative_en": f"{narrative}.",
+        "narrative_es": "Se realizaron talleres para proveedores.",
+        "source": {"kind": "entered", "title": "Quarterly report", "publisher": "SE"},
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_and_meeting_events_arrive_signed_with_their_types(
+    callers: dict[str, APIClient], receiver: Receiver
+) -> None:
+    admin_api, editor = callers["admin"], callers["editor"]
+    created = subscribe(admin_api, receiver.url, ["progress.create", "meeting.*"])
+    receiver.secret = created["secret"]
+    project_create(admin_api)  # not wanted
+    admin_api.patch(
+        "/api/v1/projects/HLED-2026-01/", {"is_published": True}, format="json", HTTP_IF_MATCH="*"
+    )
+    response = editor.post(
+        "/api/v1/projects/HLED-2026-01/progress/", progress_body(), format="json"
+    )
+    assert response.status_code == 201, response.content[:500]
+    code = response.json()["code"]
+    meeting = {
+        "code": "HLED-M-2026-04-01",
+        "date": "2026-04-01",
+        "kind": "review",
+        "place_en": "Virtual",
+        "place_es": "Virtual",
+        "projects": [{"project": "HLED-2026-01", "kind": "reviewed"}],
+    }
+    assert admin_api.post("/api/v1/meetings/", meeting, format="json").status_code == 201
+    patched = editor.patch(
+        f"/api/v1/progress/{code}/", {"narrative_en": "Revised."}, format="json", HTTP_IF_MATCH="*"
+    )
+    assert patched.status_code == 200  # progress.update: not wanted
+
+    run_worker()
+    assert_no_task_crashed()
+
+    payloads = [r.payload for r in receiver.requests]
+    assert all(r.verified is True for r in receiver.requests)
+    assert [p["type"] for p in payloads] == ["progress.create", "meeting.create"]
+    report, meeting_data = payloads[0]["data"], payloads[1]["data"]
+    assert (report["object_type"], report["code"], report["visible"]) == ("progress", code, True)
+    assert report["url"].endswith(f"/api/v1/progress/{code}/")
+    assert report["object"]["project"] == "HLED-2026-01"
+    assert report["object"]["narrative_en"] == "Supplier workshops held."
+    assert report["agency"] == "MX-SE"
+    assert meeting_data["url"].endswith("/api/v1/meetings/HLED-M-2026-04-01/")
+    assert meeting_data["object"]["projects"] == [{"project": "HLED-2026-01", "kind": "reviewed"}]
+
+
+def test_progress_on_an_unpublished_project_reaches_only_its_agencies_subscriptions(
+    callers: dict[str, APIClient], receiver: Receiver
+) -> None:
+    admin_api, editor = callers["admin"], callers["editor"]
+    mine = subscribe(admin_api, receiver.url, ["progress.*"], agency="MX-SE")
+    other = subscribe(admin_api, receiver.url, ["progress.*"], agency="US-DOC")
+    everything = subscribe(admin_api, receiver.url, ["*"])
+    project_create(editor)  # unpublished: editors cannot publish
+    response = editor.post(
+        "/api/v1/projects/HLED-2026-01/progress/", progress_body(), format="json"
+    )
+    assert response.status_code == 201, response.content[:500]
+    code = response.json()["code"]
+
+    def received(subscription: dict[str, Any]) -> list[tuple[str, str]]:
+        return list(
+            WebhookDelivery.objects.filter(subscription=subscription["id"])
+            .order_by("pk")
+            .values_list("event_type", "event__object_code")
+        )
+
+    assert received(mine) == [("progress.create", code)]
+    assert received(other) == []
+    assert ("progress.create", code) in received(everything)
+    payload = json.loads(WebhookDelivery.objects.get(subscription=mine["id"]).payload)
+    assert payload["data"]["visible"] is True
+    assert payload["data"]["object"]["project_is_published"] is False

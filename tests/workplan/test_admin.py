@@ -12,7 +12,16 @@ from django.forms import CheckboxInput
 from django.test import Client
 from django.urls import reverse
 
-from workplan.models import Agency, AuditEvent, Goal, Pillar, Project, ProjectAgencyRole
+from workplan.models import (
+    Agency,
+    AuditEvent,
+    Goal,
+    Meeting,
+    Pillar,
+    ProgressReport,
+    Project,
+    ProjectAgencyRole,
+)
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
@@ -43,6 +52,8 @@ CASES = [
     Case(Goal, {"code": "P3-G2"}, "title_es"),
     Case(Agency, {"code": "MX-SE"}, "name_es"),
     Case(Project, {"code": "HLED-2021-07"}, "title_es"),
+    Case(Meeting, {"code": "HLED-M-2023-09-29"}, "summary_es"),
+    Case(ProgressReport, {"code": "HLED-2021-11-PR1"}, "narrative_es"),
 ]
 CASE_IDS = [c.model.__name__ for c in CASES]
 

@@ -595,7 +595,14 @@ def test_load_workplan_records_creates_once(db: Any) -> None:
         (None, "", None, "", None)
     }
     counts = Counter(e.object_type for e in events)
-    assert counts == {"pillar": 4, "goal": 11, "agency": 11, "project": 11}
+    assert counts == {
+        "pillar": 4,
+        "goal": 11,
+        "agency": 11,
+        "project": 11,
+        "meeting": 4,
+        "progress": 9,
+    }
     assert len({(e.object_type, e.object_code) for e in events}) == len(events)
     assert "HLED-2021-07" in {e.object_code for e in events}
 

@@ -320,7 +320,14 @@ def test_second_load_changes_nothing(real_plan: None) -> None:
     assert timestamps() == before_stamps
     assert child_rows() == before_children
     counts = summary(output)
-    assert set(counts) == {"pillars", "goals", "agencies", "projects"}
+    assert set(counts) == {
+        "pillars",
+        "goals",
+        "agencies",
+        "projects",
+        "meetings",
+        "progress reports",
+    }
     for kind, numbers in counts.items():
         assert numbers["created"] == 0, (kind, output)
         assert numbers["updated"] == 0, (kind, output)

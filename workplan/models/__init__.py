@@ -3,7 +3,9 @@ from .agencies import Agency
 from .audit import PLAN_ACTIONS, AuditAction, AuditEvent
 from .base import PLAN_TYPES, PlanObject, TimeStampedModel, plan_types
 from .baselines import ImportBaseline
+from .meetings import Meeting, MeetingChair, MeetingProject, MeetingSource
 from .plan import Goal, Pillar
+from .progress import ProgressReport
 from .projects import Project, ProjectAgencyRole, ProjectCountry, ProjectLink
 from .webhooks import (
     DeliveryStatus,
@@ -24,12 +26,17 @@ __all__ = [
     "AuditEvent",
     "Goal",
     "ImportBaseline",
+    "Meeting",
+    "MeetingChair",
+    "MeetingProject",
+    "MeetingSource",
     "Pillar",
     "PlanObject",
     "Project",
     "ProjectAgencyRole",
     "ProjectCountry",
     "ProjectLink",
+    "ProgressReport",
     "TimeStampedModel",
     "TokenScope",
     "DeliveryStatus",

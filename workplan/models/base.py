@@ -60,10 +60,17 @@ class PlanObject(TimeStampedModel):
     - `public_type`, `public_order`: its name in the audit trail, the change feed and
       webhook event types, and its place in lists of types;
     - `audit_fields`: the fields its audit snapshot holds (plus `audit_related()`);
-    - `published_field`: the flag that makes it public (None: public while active);
+    - `published_field`: the flag that makes it public (None: public while active); a
+      path through an optional parent (`project__is_published`) makes it public when the
+      parent is published, or when it has no such parent;
     - `agency_path`: the lookup to the agencies taking part in it (None: only plan
-      admins write it; set: those agencies' editors may);
-    - `archive_blocker()`, `restore_blocker()`: why it may not be archived or restored.
+      admins write it; set: those agencies' editors may); a path through a parent
+      (`project__agency_roles__agency`) means editors attach it only to parents their
+      agency takes part in;
+    - `archive_blocker()`, `restore_blocker()`: why it may not be archived or restored;
+    - `audit_dependents()`: other objects whose audited state reads this one's;
+    - `issue_code()`: the code of a new object created without one (None: a code is
+      required).
     """
 
     code: str  # each concrete model declares its code field
@@ -111,6 +118,18 @@ class PlanObject(TimeStampedModel):
         if not state or state.get("archived"):
             return False, []
         return True, []
+
+    def audit_dependents(self) -> list["PlanObject"]:
+        """Objects whose audited state includes something of this one (who may see them,
+        which of its projects are public): the services record a change for each of them
+        whose state this object's change alters, so the change feed stays exact."""
+        return []
+
+    @classmethod
+    def issue_code(cls) -> str | None:
+        """A new, never used code for an object created without one (None: none is issued).
+        Called by the services under the writers' lock."""
+        return None
 
     # -- archiving ----------------------------------------------------------------------
     def archive_blocker(self) -> str | None:

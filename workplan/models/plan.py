@@ -79,6 +79,8 @@ class Goal(PlanObject):
     def archive_blocker(self) -> str | None:
         if self.projects.active().exists():
             return "Archive or move the goal's projects first."
+        if self.progress_reports.filter(archived_at__isnull=True).exists():
+            return "Archive or move the progress reports on the goal first."
         return None
 
     def restore_blocker(self) -> str | None:

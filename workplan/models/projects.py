@@ -133,6 +133,18 @@ class Project(PlanObject):
         agencies = sorted(p["agency"] for p in state.get("participating_agencies", []))
         return bool(state.get("is_published")), agencies
 
+    def archive_blocker(self) -> str | None:
+        if self.progress_reports.filter(archived_at__isnull=True).exists():
+            return "Archive the project's progress reports first."
+        return None
+
+    def audit_dependents(self) -> list[PlanObject]:
+        # Its progress reports are seen as it is; meetings list it while it is public.
+        return [
+            *self.progress_reports.filter(archived_at__isnull=True),
+            *self.meetings.filter(archived_at__isnull=True),
+        ]
+
     def restore_blocker(self) -> str | None:
         if self.goal.archived_at is not None:
             return f"Restore goal {self.goal.code} first."

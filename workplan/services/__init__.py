@@ -10,6 +10,7 @@ from workplan.policy import SYSTEM, Actor, NotPermitted
 from .audit import WRITE_LOCK_KEY, audit_record, diff, snapshot, write_transaction
 from .errors import BulkError, PlanRuleError, VersionMismatch
 from .importing import ImportResult, plan_import
+from .meetings import ChairSpec, MeetingProjectSpec, SourceSpec
 from .plan_objects import (
     plan_object_archive,
     plan_object_change,
@@ -51,6 +52,9 @@ __all__ = [
     "AgencyRoleSpec",
     "BulkError",
     "BulkItem",
+    "ChairSpec",
+    "MeetingProjectSpec",
+    "SourceSpec",
     "BulkTargets",
     "ImportResult",
     "LinkSpec",

@@ -33,7 +33,16 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
-from workplan.models import Agency, Goal, ImportBaseline, Pillar, PlanObject, Project
+from workplan.models import (
+    Agency,
+    Goal,
+    ImportBaseline,
+    Meeting,
+    Pillar,
+    PlanObject,
+    ProgressReport,
+    Project,
+)
 from workplan.models.base import plain
 from workplan.policy import SYSTEM, Actor
 
@@ -52,6 +61,8 @@ TOGETHER: dict[type[PlanObject], tuple[tuple[str, ...], ...]] = {
         ("planned_start", "planned_end"),
         ("actual_start", "actual_end"),
     ),
+    # A report is on a project or on a goal, never both.
+    ProgressReport: (("project", "goal"),),
 }
 
 
@@ -128,10 +139,57 @@ def _state_value(model: type[PlanObject], key: str, value: Any) -> Any:
             ),
             key=lambda row: row["url"],
         )
+    if model is Meeting and key in MEETING_ROWS:
+        return MEETING_ROWS[key](value)
     model_field = model._meta.get_field(key)
     if isinstance(model_field, models.DecimalField) and value is not None:
         value = Decimal(value).quantize(Decimal(1).scaleb(-(model_field.decimal_places or 0)))
     return plain(value)
+
+
+def _meeting_chairs(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [
+        {
+            "agency": spec["agency"].code,
+            "person_name": spec["person_name"],
+            "position_en": spec.get("position_en", ""),
+            "position_es": spec.get("position_es", ""),
+        }
+        for spec in value
+    ]
+    countries = {spec["agency"].code: spec["agency"].country for spec in value}
+    return sorted(rows, key=lambda r: (countries[r["agency"]], r["agency"], r["person_name"]))
+
+
+def _meeting_sources(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [
+        {
+            "title": spec["title"],
+            "publisher": spec.get("publisher", ""),
+            "date": plain(spec.get("date")),
+            "url": spec.get("url", ""),
+        }
+        for spec in value
+    ]
+    return sorted(rows, key=lambda r: (r["date"] or "", r["title"]))
+
+
+def _meeting_projects(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # A meeting's state lists only the projects anyone may see (`Meeting.audit_related`).
+    rows = [
+        {"project": spec["project"].code, "kind": spec.get("kind") or "reviewed"}
+        for spec in value
+        if spec["project"].is_published and spec["project"].archived_at is None
+    ]
+    return sorted(rows, key=lambda r: r["project"])
+
+
+# A meeting's related rows, in the form of `Meeting.audit_related`.
+MEETING_ROWS = {
+    "chairs": _meeting_chairs,
+    "sources": _meeting_sources,
+    "projects": _meeting_projects,
+}
 
 
 def _document_state(model: type[PlanObject], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,4 +335,70 @@ def _load(data: dict[str, Any], loader: _Loader) -> ImportResult:
             for k in ("announced_on", "planned_start", "planned_end", "actual_start", "actual_end")
         }
         loader.upsert(Project, pr["code"], values)
+
+    _load_follow_through(data, loader, goals, agencies)
     return loader.result
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _load_follow_through(
+    data: dict[str, Any], loader: _Loader, goals: dict[str, Goal], agencies: dict[str, Agency]
+) -> None:
+    """The dialogue's meetings and the progress reported since the plan was presented."""
+    meetings: dict[str, Meeting] = {}
+    for m in data.get("meetings", []):
+        values: dict[str, Any] = {
+            "date": date.fromisoformat(m["date"]),
+            "kind": m["kind"],
+            "place_en": m["place_en"],
+            "place_es": m["place_es"],
+            "summary_en": m.get("summary_en", ""),
+            "summary_es": m.get("summary_es", ""),
+            "chairs": [
+                {
+                    "agency": agencies[c["agency"]],
+                    "person_name": c["person_name"],
+                    "position_en": c.get("position_en", ""),
+                    "position_es": c.get("position_es", ""),
+                }
+                for c in m.get("chairs", [])
+            ],
+            "sources": [
+                {
+                    "title": src["title"],
+                    "publisher": src.get("publisher", ""),
+                    "date": _date(src.get("date")),
+                    "url": src.get("url", ""),
+                }
+                for src in m.get("sources", [])
+            ],
+            "projects": [
+                {"project": Project.objects.get(code=link["project"]), "kind": link["kind"]}
+                for link in m.get("projects", [])
+            ],
+        }
+        meetings[m["code"]] = loader.upsert(Meeting, m["code"], values)
+
+    for r in data.get("progress", []):
+        source = r["source"]
+        values = {
+            "project": Project.objects.get(code=r["project"]) if r.get("project") else None,
+            "goal": (goals.get(r["goal"]) or Goal.objects.get(code=r["goal"]))
+            if r.get("goal")
+            else None,
+            "meeting": (meetings.get(r["meeting"]) or Meeting.objects.get(code=r["meeting"]))
+            if r.get("meeting")
+            else None,
+            "date": date.fromisoformat(r["date"]),
+            "narrative_en": r["narrative_en"],
+            "narrative_es": r["narrative_es"],
+            "source_kind": source.get("kind", "stated"),
+            "source_title": source["title"],
+            "source_publisher": source.get("publisher", ""),
+            "source_date": _date(source.get("date")),
+            "source_url": source.get("url", ""),
+        }
+        loader.upsert(ProgressReport, r["code"], values)

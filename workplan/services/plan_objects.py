@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from workplan.models import AuditAction, AuditEvent, PlanObject
-from workplan.policy import Action, Actor, can, check
+from workplan.policy import Action, Actor, can, check, placement_reason
 
 from .audit import audit_record, snapshot, write_transaction
 from .errors import PlanRuleError, VersionMismatch
@@ -87,6 +87,31 @@ def _write_errors(
     return errors
 
 
+def _check_placement(
+    actor: Actor, model: type[PlanObject], data: Mapping[str, Any], obj: PlanObject | None
+) -> None:
+    refusal = placement_reason(actor, model, data, obj)
+    if refusal is not None:
+        raise refusal
+
+
+# -- objects whose state reads the written one ------------------------------------------------
+
+
+def _dependents(obj: PlanObject) -> list[tuple[PlanObject, dict[str, Any]]]:
+    """The objects whose audited state reads `obj`'s, with that state before the write."""
+    return [(dependent, snapshot(dependent)) for dependent in obj.audit_dependents()]
+
+
+def _record_dependents(dependents: list[tuple[PlanObject, dict[str, Any]]], actor: Actor) -> None:
+    """Record a change for each dependent whose state the write altered (who may see a
+    progress report, which public projects a meeting lists). The dependent's own fields
+    did not change, so neither do its version and `updated_at`; the change feed and
+    webhooks still learn of it, so a replica drops or gains it exactly as lists do."""
+    for dependent, before in dependents:
+        audit_record(action=AuditAction.UPDATE, obj=dependent, actor=actor, before=before)
+
+
 def _apply_fields(obj: PlanObject, data: Mapping[str, Any]) -> None:
     related = _related(type(obj))
     skip = related.fields if related else ()
@@ -104,11 +129,14 @@ def plan_object_create[M: PlanObject](
     """Create a plan object (with its related rows, for kinds that have them)."""
     with write_transaction():
         check(actor, Action.CREATE, model=model)
+        _check_placement(actor, model, data, None)
         errors = _write_errors(actor, model, data, None)
         if errors:
             raise ValidationError(errors)
         obj = model()
         _apply_fields(obj, data)
+        if not obj.code:
+            obj.code = model.issue_code() or ""
         obj.full_clean()
         obj.save()
         related = _related(model)
@@ -134,6 +162,7 @@ def plan_object_change(
         raise ValidationError({"code": "A code cannot change once it is issued."})
     with write_transaction():
         check(actor, Action.UPDATE, obj)
+        _check_placement(actor, type(obj), data, obj)
         errors = _write_errors(actor, type(obj), data, obj)
         if errors:
             raise ValidationError(errors)
@@ -142,6 +171,7 @@ def plan_object_change(
             if obj.archived_at is not None:  # archived since the caller read it
                 raise PlanRuleError(f"{obj.code} is archived; a plan admin can restore it.")
             before = snapshot(obj)
+            dependents = _dependents(obj)
             _apply_fields(obj, data)
             obj.full_clean()
             obj.save()
@@ -151,6 +181,8 @@ def plan_object_change(
             event = audit_record(action=AuditAction.UPDATE, obj=obj, actor=actor, before=before)
             if event is None:
                 transaction.set_rollback(True)
+            else:
+                _record_dependents(dependents, actor)
     if event is None:
         obj.refresh_from_db()
     return event
@@ -178,9 +210,11 @@ def plan_object_archive[M: PlanObject](
         if blocker:
             raise PlanRuleError(blocker)
         before = snapshot(obj)
+        dependents = _dependents(obj)
         obj.archived_at = timezone.now()
         obj.save(update_fields=["archived_at", "updated_at"])
         audit_record(action=AuditAction.ARCHIVE, obj=obj, actor=actor, before=before)
+        _record_dependents(dependents, actor)
     return obj
 
 
@@ -197,7 +231,9 @@ def plan_object_restore[M: PlanObject](
         if blocker:
             raise PlanRuleError(blocker)
         before = snapshot(obj)
+        dependents = _dependents(obj)
         obj.archived_at = None
         obj.save(update_fields=["archived_at", "updated_at"])
         audit_record(action=AuditAction.RESTORE, obj=obj, actor=actor, before=before)
+        _record_dependents(dependents, actor)
     return obj

@@ -1,4 +1,5 @@
 from .agencies import AgencyBriefSerializer, AgencySerializer, AgencyWriteSerializer
+from .meetings import MeetingBriefSerializer, MeetingSerializer, MeetingWriteSerializer
 from .plan import (
     GoalBriefSerializer,
     GoalSerializer,
@@ -6,6 +7,11 @@ from .plan import (
     PillarBriefSerializer,
     PillarSerializer,
     PillarWriteSerializer,
+)
+from .progress import (
+    ProgressReportSerializer,
+    ProgressReportWriteSerializer,
+    ProjectProgressWriteSerializer,
 )
 from .projects import ProjectBriefSerializer, ProjectSerializer, ProjectWriteSerializer
 
@@ -16,9 +22,15 @@ __all__ = [
     "GoalBriefSerializer",
     "GoalSerializer",
     "GoalWriteSerializer",
+    "MeetingBriefSerializer",
+    "MeetingSerializer",
+    "MeetingWriteSerializer",
     "PillarBriefSerializer",
     "PillarSerializer",
     "PillarWriteSerializer",
+    "ProgressReportSerializer",
+    "ProgressReportWriteSerializer",
+    "ProjectProgressWriteSerializer",
     "ProjectBriefSerializer",
     "ProjectSerializer",
     "ProjectWriteSerializer",

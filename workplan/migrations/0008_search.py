@@ -5,7 +5,8 @@
   `spanish`, with accents removed before stemming and no stop words (every word a
   client types must match);
 - on each searched table a stored generated column `search_document`, the row's
-  weighted tsvector (titles and names A, descriptions B), with a GIN index.
+  weighted tsvector (titles, names, places and indicators A; descriptions,
+  summaries and narratives B), with a GIN index.
 
 The column is not a model field (SQLite has no tsvector), so Django does not select it.
 PostgreSQL computes it on every write; it will refuse to change the type of, or drop,
@@ -30,6 +31,11 @@ DOCUMENTS = {
         "A": ("title_en", "title_es"),
         "B": ("description_en", "description_es"),
     },
+    "workplan_meeting": {"A": ("place_en", "place_es"), "B": ("summary_en", "summary_es")},
+    "workplan_progressreport": {
+        "A": ("indicator_en", "indicator_es"),
+        "B": ("narrative_en", "narrative_es"),
+    },
 }
 
 
@@ -39,7 +45,8 @@ def config_for(column):
 
 def document_sql(weights):
     return " || ".join(
-        f"setweight(to_tsvector('{config_for(column)}'::regconfig, {column}), '{weight}')"
+        f"setweight(to_tsvector('{config_for(column)}'::regconfig, coalesce({column}, '')), "
+        f"'{weight}')"
         for weight, columns in weights.items()
         for column in columns
     )
@@ -86,7 +93,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workplan", "0006_webhook_subscription_api_version"),
+        ("workplan", "0007_meetings_progress"),
     ]
 
     operations = [

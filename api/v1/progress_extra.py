@@ -1,0 +1,51 @@
+"""Export of progress reports: mixed into ProgressReportViewSet."""
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.decorators import action
+from rest_framework.request import Request
+
+from api.exports import stream_progress_csv
+from api.renderers import CSVRenderer
+
+
+class ProgressExportMixin:
+    """`GET progress/export/csv/`."""
+
+    @staticmethod
+    def _started(chunks: Iterator[Any]) -> Iterator[Any]:
+        """Produce the first chunk now, so a failure is an error response, not a cut stream."""
+        first = next(chunks, None)
+        return itertools.chain([] if first is None else [first], chunks)
+
+    @extend_schema(
+        operation_id="progress_export_csv",
+        summary="Export progress reports as CSV",
+        tags=["exports"],
+        description=(
+            "The progress reports the list would return (same filters, same visibility), "
+            "one row each with the goal and pillar it falls under, streamed."
+        ),
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, UTF-8."),
+        },
+    )
+    @action(detail=False, methods=["get"], url_path="export/csv", renderer_classes=[CSVRenderer])
+    def export_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
+        url = self.reverse_action("list")  # type: ignore[attr-defined]
+        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        if not queryset.query.order_by:
+            queryset = queryset.order_by("date", "code")
+        response = StreamingHttpResponse(
+            self._started(
+                stream_progress_csv(queryset.iterator(chunk_size=200), lambda r: f"{url}{r.code}/")
+            ),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="progress.csv"'
+        return response

@@ -1,0 +1,158 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from api.fields import (
+    CodedValueField,
+    OptionalURLField,
+    PlanSerializer,
+    StrictCharField,
+    StrictSerializer,
+    TranslatedField,
+    TranslationsField,
+    WriteSerializer,
+)
+from workplan.choices import MeetingKind, MeetingProjectKind, country_choices
+from workplan.models import Agency, Meeting, MeetingChair, MeetingProject, MeetingSource, Project
+
+from .agencies import AgencyBriefSerializer
+from .projects import ProjectBriefSerializer
+
+
+class MeetingBriefSerializer(PlanSerializer):
+    """A reference to a meeting: its code, URL, date, kind and place."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="meeting-detail", lookup_field="code")
+    kind = CodedValueField(MeetingKind.choices, "Meeting kind", read_only=True)
+    place = TranslatedField("place")
+    translations = TranslationsField("place")
+
+    class Meta:
+        model = Meeting
+        fields = ["code", "url", "date", "kind", "place", "translations"]
+
+
+class MeetingChairSerializer(serializers.ModelSerializer):
+    agency = AgencyBriefSerializer(read_only=True)
+    country = CodedValueField(country_choices(), "ISO 3166-1 alpha-2", read_only=True)
+    person_name = serializers.CharField(read_only=True)
+    position = TranslatedField("position")
+    translations = TranslationsField("position")
+
+    class Meta:
+        model = MeetingChair
+        fields = ["agency", "country", "person_name", "position", "translations"]
+
+
+class SourceSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(read_only=True, help_text="As published.")
+    publisher = serializers.CharField(
+        read_only=True, help_text="An empty string where it is not known."
+    )
+    date = serializers.DateField(read_only=True, allow_null=True, help_text="Publication date.")
+    url = serializers.CharField(
+        read_only=True, help_text="Address of the document; an empty string where none is known."
+    )
+
+    class Meta:
+        model = MeetingSource
+        fields = ["title", "publisher", "date", "url"]
+
+
+class MeetingProjectSerializer(serializers.ModelSerializer):
+    project = ProjectBriefSerializer(read_only=True)
+    kind = CodedValueField(MeetingProjectKind.choices, "What the meeting did", read_only=True)
+
+    class Meta:
+        model = MeetingProject
+        fields = ["project", "kind"]
+
+
+class MeetingSerializer(PlanSerializer):
+    """A meeting of the dialogue, with its chairs, sources and projects."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="meeting-detail", lookup_field="code")
+    kind = CodedValueField(MeetingKind.choices, "Meeting kind", read_only=True)
+    place = TranslatedField("place")
+    summary = TranslatedField("summary")
+    translations = TranslationsField("place", "summary")
+    chairs = MeetingChairSerializer(many=True, read_only=True)
+    sources = SourceSerializer(many=True, read_only=True)
+    projects = MeetingProjectSerializer(
+        source="public_links",
+        many=True,
+        read_only=True,
+        help_text="Published projects the meeting reviewed or launched.",
+    )
+
+    class Meta:
+        model = Meeting
+        fields = [
+            "code",
+            "url",
+            "date",
+            "kind",
+            "place",
+            "summary",
+            "translations",
+            "chairs",
+            "sources",
+            "projects",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ChairWriteSerializer(StrictSerializer):
+    agency = serializers.SlugRelatedField(
+        slug_field="code", queryset=Agency.objects.active(), help_text="The agency's code."
+    )
+    person_name = StrictCharField(max_length=200)
+    position_en = StrictCharField(max_length=200, required=False, allow_blank=True)
+    position_es = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class SourceWriteSerializer(StrictSerializer):
+    title = StrictCharField(max_length=500)
+    publisher = StrictCharField(max_length=300, required=False, allow_blank=True)
+    date = serializers.DateField(required=False, allow_null=True)
+    url = OptionalURLField()
+
+
+class MeetingProjectWriteSerializer(StrictSerializer):
+    project = serializers.SlugRelatedField(
+        slug_field="code", queryset=Project.objects.active(), help_text="The project's code."
+    )
+    kind = serializers.ChoiceField(MeetingProjectKind.choices, default=MeetingProjectKind.REVIEWED)
+
+
+class MeetingWriteSerializer(WriteSerializer):
+    """A meeting as a plan admin sends it. Lists (`chairs`, `sources`, `projects`) replace
+    the current ones when given; a meeting shows only its published projects."""
+
+    read_only_names = WriteSerializer.read_only_names | {"place", "summary"}
+    chairs = ChairWriteSerializer(many=True, required=False)
+    sources = SourceWriteSerializer(many=True, required=False)
+    projects = MeetingProjectWriteSerializer(many=True, required=False)
+
+    class Meta:
+        model = Meeting
+        fields = [
+            "code",
+            "date",
+            "kind",
+            "place_en",
+            "place_es",
+            "summary_en",
+            "summary_es",
+            "chairs",
+            "sources",
+            "projects",
+        ]
+
+    def service_data(self) -> dict[str, Any]:
+        data = dict(self.validated_data)
+        for name in ("chairs", "sources", "projects"):
+            if name in data:
+                data[name] = [dict(row) for row in data[name]]
+        return data
