@@ -93,7 +93,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workplan", "0007_meetings_progress"),
+        ("workplan", "0008_webhook_delivery_lease"),
     ]
 
     operations = [
