@@ -26,19 +26,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Serves the API and runs the task worker (webhook deliveries) beside it; Ctrl-C stops both.
+# Serves the API and runs the task worker beside it (webhook deliveries, and the housekeeping
+# on its schedule; it waits out database outages); Ctrl-C stops both.
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_workplan
 	@trap 'kill 0' EXIT; \
-	$(BIN)/python manage.py db_worker --queue-name '*' --no-reload & \
+	$(BIN)/python manage.py run_worker & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 worker: install
-	$(BIN)/python manage.py db_worker --queue-name '*'
+	$(BIN)/python manage.py run_worker
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
+
+# Fault scenarios under load against gunicorn, PostgreSQL, Redis, the worker and nginx started
+# on ports of their own (about 5 minutes; not part of `make test`). README: Reliability.
+reliability: install
+	$(BIN)/python scripts/reliability.py $(RELIABILITY_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from workplan.models import (
     Project,
     ProjectAgencyRole,
 )
+from workplan.search import SearchFields, search
 
 
 def _split(values: list[str]) -> list[str]:
@@ -179,15 +180,29 @@ class PlanFilterSet(django_filters.FilterSet):
         for name, flt in self.filters.items():
             flt.param_name = name
 
-    @staticmethod
-    def search_terms(qs: QuerySet, fields: tuple[str, ...], value: str) -> QuerySet:
-        """Every whitespace-separated term must appear in one of `fields` (case-insensitive)."""
-        for term in value.split()[:10]:
-            condition = Q()
-            for field in fields:
-                condition |= Q(**{f"{field}__icontains": term})
-            qs = qs.filter(condition)
-        return qs
+    # What `q` searches; subclasses that offer `q` name the fields.
+    search_fields: SearchFields
+
+    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        # Ranked by relevance unless the client chose an order.
+        ranked = not self.form.cleaned_data.get("ordering")
+        return search(qs, value, self.search_fields, ranked=ranked)
+
+
+def search_parameter(searched: str, first: str = "") -> django_filters.CharFilter:
+    """`q`, documented; `first` says which matches rank first."""
+    order = f"best match first ({first})" if first else "best match first"
+    return django_filters.CharFilter(
+        method="filter_q",
+        max_length=200,
+        label=(
+            f"Search {searched}, in English and Spanish. Every word must match, in either "
+            "language, whatever its accents and case (`energia` finds `energía`); words are "
+            "stemmed in each field's language (`cadenas` finds `cadena`) and match word "
+            f"beginnings (`semicond` finds `semiconductores`). Results come {order} unless "
+            "`ordering` is given."
+        ),
+    )
 
 
 def text_fields(*bases: str) -> tuple[str, ...]:
@@ -195,11 +210,10 @@ def text_fields(*bases: str) -> tuple[str, ...]:
 
 
 class PillarFilterSet(PlanFilterSet):
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search names and descriptions, in English and Spanish.",
+    q = search_parameter(
+        "names and descriptions", "a match in a name before one only in a description"
     )
+    search_fields = SearchFields(titles=text_fields("name"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(("number", "number"), ("code", "code"), ("updated_at", "updated_at"))
     )
@@ -208,17 +222,13 @@ class PillarFilterSet(PlanFilterSet):
         model = Pillar
         fields: list[str] = []
 
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, text_fields("name", "description"), value)
-
 
 class GoalFilterSet(PlanFilterSet):
     pillar = CodeFilter(model=Pillar, field_name="pillar", label="Pillar code(s), e.g. P1.")
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search titles and descriptions, in English and Spanish.",
+    q = search_parameter(
+        "titles and descriptions", "a match in a title before one only in a description"
     )
+    search_fields = SearchFields(titles=text_fields("title"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(
             ("pillar__number", "pillar"),
@@ -232,17 +242,11 @@ class GoalFilterSet(PlanFilterSet):
         model = Goal
         fields: list[str] = []
 
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, text_fields("title", "description"), value)
-
 
 class AgencyFilterSet(PlanFilterSet):
     country = ListFilter(label="ISO 3166-1 alpha-2 country code(s), e.g. MX.")
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search acronyms and names, in English and Spanish.",
-    )
+    q = search_parameter("acronyms, codes and names")
+    search_fields = SearchFields(titles=("acronym", "code", *text_fields("name")))
     ordering = django_filters.OrderingFilter(
         fields=(
             ("code", "code"),
@@ -255,9 +259,6 @@ class AgencyFilterSet(PlanFilterSet):
     class Meta:
         model = Agency
         fields: list[str] = []
-
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, ("acronym", "code", *text_fields("name")), value)
 
 
 class ProjectFilterSet(PlanFilterSet):
@@ -275,11 +276,10 @@ class ProjectFilterSet(PlanFilterSet):
         label="ISO 3166-1 alpha-2 code(s) of a country the project takes place in.",
     )
     status = ListFilter(choices=ActivityStatus.choices, label="IATI ActivityStatus code(s).")
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search titles and descriptions, in English and Spanish.",
+    q = search_parameter(
+        "titles and descriptions", "a match in a title before one only in a description"
     )
+    search_fields = SearchFields(titles=text_fields("title"), texts=text_fields("description"))
     ordering = django_filters.OrderingFilter(
         fields=(
             ("code", "code"),
@@ -293,9 +293,6 @@ class ProjectFilterSet(PlanFilterSet):
     class Meta:
         model = Project
         fields: list[str] = []
-
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, text_fields("title", "description"), value)
 
 
 def date_range(noun: str) -> tuple[django_filters.DateFilter, django_filters.DateFilter]:
@@ -333,11 +330,10 @@ class MeetingFilterSet(PlanFilterSet):
         visible_only=True,
         label="Code(s) of a project the meeting reviewed or launched, e.g. HLED-2021-01.",
     )
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search places and summaries, in English and Spanish.",
+    q = search_parameter(
+        "places and summaries", "a match in the place before one only in the summary"
     )
+    search_fields = SearchFields(titles=text_fields("place"), texts=text_fields("summary"))
     ordering = django_filters.OrderingFilter(
         fields=(
             ("date", "date"),
@@ -350,9 +346,6 @@ class MeetingFilterSet(PlanFilterSet):
     class Meta:
         model = Meeting
         fields: list[str] = []
-
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, text_fields("place", "summary"), value)
 
 
 class ProjectProgressFilterSet(PlanFilterSet):
@@ -368,11 +361,10 @@ class ProjectProgressFilterSet(PlanFilterSet):
         choices=SourceKind.choices,
         label="`stated`: published by a government; `entered`: entered by an agency.",
     )
-    q = django_filters.CharFilter(
-        method="filter_q",
-        max_length=200,
-        label="Search narratives and indicators, in English and Spanish.",
+    q = search_parameter(
+        "narratives and indicators", "a match in the indicator before one only in the narrative"
     )
+    search_fields = SearchFields(titles=text_fields("indicator"), texts=text_fields("narrative"))
     ordering = django_filters.OrderingFilter(
         fields=(
             ("date", "date"),
@@ -385,9 +377,6 @@ class ProjectProgressFilterSet(PlanFilterSet):
     class Meta:
         model = ProgressReport
         fields: list[str] = []
-
-    def filter_q(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return self.search_terms(qs, text_fields("narrative", "indicator"), value)
 
 
 class ProgressReportFilterSet(ProjectProgressFilterSet):

@@ -138,6 +138,26 @@ def measure(
     return row
 
 
+def start_proxy(work: Path, app_port: int, proxy_port: int) -> subprocess.Popen[bytes]:
+    """nginx with deploy/nginx/workplan.conf.template, from `work`, in front of gunicorn."""
+    template = (ROOT / "deploy/nginx/workplan.conf.template").read_text()
+    (work / "workplan.conf").write_text(
+        template.replace("${WORKPLAN_UPSTREAM}", f"127.0.0.1:{app_port}").replace(
+            "${WORKPLAN_LISTEN}", f"127.0.0.1:{proxy_port}"
+        )
+    )
+    (work / "nginx.conf").write_text(
+        f"pid {work}/nginx.pid;\nerror_log {work}/error.log;\nworker_processes 1;\n"
+        "events { worker_connections 1024; }\n"
+        f"http {{\n access_log off;\n client_body_temp_path {work};\n proxy_temp_path {work};\n"
+        f" include {work}/workplan.conf;\n}}\n"
+    )
+    return subprocess.Popen(
+        ["nginx", "-c", str(work / "nginx.conf"), "-p", str(work), "-g", "daemon off;"],
+        stderr=open(work / "nginx.log", "w"),  # noqa: SIM115
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--app-port", type=int, default=18081)
@@ -167,18 +187,6 @@ def main() -> int:
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     subprocess.run([python, "manage.py", "load_workplan"], cwd=ROOT, env=env, check=True)
-    template = (ROOT / "deploy/nginx/workplan.conf.template").read_text()
-    (work / "workplan.conf").write_text(
-        template.replace("${WORKPLAN_UPSTREAM}", f"127.0.0.1:{args.app_port}").replace(
-            "${WORKPLAN_LISTEN}", f"127.0.0.1:{args.proxy_port}"
-        )
-    )
-    (work / "nginx.conf").write_text(
-        f"pid {work}/nginx.pid;\nerror_log {work}/error.log;\nworker_processes 1;\n"
-        "events { worker_connections 1024; }\n"
-        f"http {{\n access_log off;\n client_body_temp_path {work};\n proxy_temp_path {work};\n"
-        f" include {work}/workplan.conf;\n}}\n"
-    )
     app = subprocess.Popen(
         [python, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"],
         cwd=ROOT,
@@ -186,10 +194,7 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
         stderr=open(work / "gunicorn.log", "w"),  # noqa: SIM115
     )
-    proxy = subprocess.Popen(
-        ["nginx", "-c", str(work / "nginx.conf"), "-p", str(work), "-g", "daemon off;"],
-        stderr=open(work / "nginx.log", "w"),  # noqa: SIM115
-    )
+    proxy = start_proxy(work, args.app_port, args.proxy_port)
     try:
         wait_for(args.app_port)
         wait_for(args.proxy_port)

@@ -26,7 +26,7 @@ def test_compose_runs_every_component_with_health_checks():
     for name in ("db", "redis", "web"):
         assert services[name]["healthcheck"]["test"], name
     assert "/health/" in " ".join(services["web"]["healthcheck"]["test"])
-    assert "db_worker" in services["worker"]["command"]
+    assert "run_worker" in services["worker"]["command"]
     assert "load_workplan" in " ".join(services["migrate"]["command"])
     for name in ("migrate", "web", "worker"):
         env = services[name]["environment"]
@@ -133,3 +133,67 @@ def test_docker_compose_config_validates():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_make_run_and_make_worker_start_the_worker_that_outlives_outages():
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("run", "worker"):
+        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        assert "manage.py run_worker" in recipe, target
+        assert "db_worker" not in recipe, target
+
+
+@pytest.mark.skipif(
+    shutil.which("nginx") is None and not os.environ.get("CI"), reason="nginx not installed"
+)
+def test_the_proxy_answers_its_own_refusals_as_problem_documents(tmp_path):
+    """Over-long request lines and headers never reach gunicorn (whose own answers are HTML):
+    nginx refuses them with the app's JSON problem documents, and a dead upstream is a 503."""
+    import http.client
+    import json
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = tmp_path / "nginx.conf"
+    # Port 9 (discard) on loopback: nothing listens, so the upstream is down.
+    (tmp_path / "workplan.conf").write_text(render_nginx("127.0.0.1:9", f"127.0.0.1:{port}"))
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {tmp_path};\n"
+        f" proxy_temp_path {tmp_path};\n include {tmp_path}/workplan.conf;\n}}\n"
+    )
+    proxy = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def get(path: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", path, headers=headers or {})
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            return response.status, response.getheader("Content-Type", ""), json.loads(body)
+
+        for status, path, headers in [
+            (414, "/api/v1/projects/?q=" + "x" * 9000, None),
+            (431, "/api/v1/projects/", {"X-Big": "y" * 9000}),
+            (503, "/api/v1/projects/", None),
+        ]:
+            got, content_type, body = get(path, headers)
+            assert got == status, (status, got)
+            assert content_type.startswith("application/problem+json")
+            assert body["status"] == status and body["code"]
+    finally:
+        proxy.terminate()
+        proxy.wait(10)

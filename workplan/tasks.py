@@ -1,4 +1,4 @@
-"""Background tasks, run by Django's task framework (`manage.py db_worker`)."""
+"""Background tasks, run by Django's task framework (`manage.py run_worker`)."""
 
 from django.tasks import task
 

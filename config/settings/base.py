@@ -269,19 +269,31 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Background work: Django's task framework with a database-backed queue, so queued
-# webhooks survive restarts; `manage.py db_worker` runs them.
+# webhooks survive restarts; `manage.py run_worker` runs them, outlives database outages
+# and runs the housekeeping on its own schedule.
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
         "QUEUES": ["default", "webhooks"],
     }
 }
+# How often the worker queues again the deliveries nobody is trying (expired leases).
+WORKER_SWEEP_SECONDS = env.int("WORKER_SWEEP_SECONDS", default=30)
+# How often it purges expired Idempotency-Key records and prunes old task results.
+WORKER_HOUSEKEEPING_SECONDS = env.int("WORKER_HOUSEKEEPING_SECONDS", default=3600)
+# Finished task results older than this are pruned (django-tasks-db's default).
+WORKER_TASK_RESULTS_DAYS = env.int("WORKER_TASK_RESULTS_DAYS", default=14)
+# The longest wait between two tries to reach the database when it is down.
+WORKER_MAX_BACKOFF_SECONDS = env.float("WORKER_MAX_BACKOFF_SECONDS", default=30.0)
 
 # Webhooks.
 API_PUBLIC_URL = env("API_PUBLIC_URL", default="http://127.0.0.1:8000")
 # Kept on the server: a new token is shown once through a message, never in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# A try owns its delivery this long (the timeout, plus time to resolve the name); past it
+# the try is taken for dead (its worker was killed) and the worker's sweep queues it again.
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=WEBHOOK_TIMEOUT_SECONDS + 30)
 # CIDR ranges that webhook targets may resolve to although they are not public.
 WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", default=[])
 

@@ -26,7 +26,7 @@ from django_tasks_db.models import DBTaskResult
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import error_fields, make_user, token_client
+from tests.conftest import assert_problem, error_fields, make_user, token_client
 from tests.factories import AgencyFactory, GoalFactory, PillarFactory
 from workplan.choices import Role
 from workplan.models import (
@@ -692,6 +692,22 @@ NON_PUBLIC = [
     "http://0.0.0.0/hook",
     "http://[fe80::1]/hook",
     "http://[fc00::1]/hook",
+    # multicast, though Python counts much of it as global
+    "http://224.0.0.1/hook",
+    "http://239.255.255.250:1900/hook",
+    "http://[ff02::1]/hook",
+    "http://[ff0e::1]/hook",
+    # broadcast, reserved, unspecified
+    "http://255.255.255.255/hook",
+    "http://240.0.0.1/hook",
+    "http://[::]/hook",
+    # documentation, IPv4-compatible and translated IPv6 forms of private addresses
+    "http://192.0.2.10/hook",
+    "http://[2001:db8::1]/hook",
+    "http://[::10.0.0.1]/hook",
+    "http://[::ffff:10.0.0.1]/hook",
+    "http://[64:ff9b::a00:1]/hook",
+    "http://[2002:a00:1::]/hook",
 ]
 
 
@@ -715,6 +731,69 @@ def test_loopback_is_refused_unless_allowed(admin_api: APIClient, settings: Any,
     settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8", "::1/128"]
     response = admin_api.post(WEBHOOKS, {"url": url, "event_types": ["*"]}, format="json")
     assert response.status_code == 201, response.content[:300]
+
+
+NEVER_A_HOST = [
+    "http://224.0.0.1/hook",
+    "http://[ff0e::1]/hook",
+    "http://255.255.255.255/hook",
+    "http://0.0.0.0:8000/hook",
+    "http://[::]:8000/hook",
+]
+
+
+@pytest.mark.parametrize("url", NEVER_A_HOST)
+def test_multicast_broadcast_and_unspecified_are_refused_whatever_is_allowed(
+    admin_api: APIClient, settings: Any, url: str
+) -> None:
+    # 0.0.0.0 and :: reach this very machine; multicast and broadcast reach many.
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["0.0.0.0/0", "::/0"]
+    response = admin_api.post(WEBHOOKS, {"url": url, "event_types": ["*"]}, format="json")
+    assert_problem(response, 400, "url")
+    assert not WebhookSubscription.objects.exists()
+
+
+def test_allowed_private_networks_are_still_accepted(admin_api: APIClient, settings: Any) -> None:
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["10.20.0.0/16"]
+    assert subscribe(admin_api, "http://10.20.1.2:8443/hook", ["*"])["url"]
+    response = admin_api.post(
+        WEBHOOKS, {"url": "http://10.21.1.2/hook", "event_types": ["*"]}, format="json"
+    )
+    assert_problem(response, 400, "url")
+
+
+CREDENTIALS = [
+    "https://user:secret@8.8.8.8/hook",
+    "https://user@8.8.8.8/hook",
+    "https://:secret@8.8.8.8/hook",
+    "http://user:secret@127.0.0.1:8000/hook",
+    "https://user:secret@8.8.8.8@8.8.4.4/hook",
+]
+
+
+@pytest.mark.parametrize("url", CREDENTIALS)
+def test_credentials_in_the_target_are_refused(admin_api: APIClient, url: str) -> None:
+    response = admin_api.post(WEBHOOKS, {"url": url, "event_types": ["*"]}, format="json")
+    assert_problem(response, 400, "url")
+    assert "secret" not in response.content.decode()
+    assert not WebhookSubscription.objects.exists()
+    assert admin_api.get(WEBHOOKS).json()["results"] == []
+
+
+def test_a_target_cannot_be_given_credentials_later(
+    admin_api: APIClient, receiver: Receiver
+) -> None:
+    created = subscribe(admin_api, receiver.url, ["*"])
+    with_credentials = receiver.url.replace("http://", "http://user:secret@")
+    response = admin_api.patch(
+        f"{WEBHOOKS}{created['id']}/", {"url": with_credentials}, format="json"
+    )
+    body = assert_problem(response, 400, "url")
+    assert [e["message"] for e in body["errors"]] == [
+        "Credentials in the URL are not allowed (the requests are signed)."
+    ]
+    assert WebhookSubscription.objects.get().url == receiver.url
+    assert "secret@" not in admin_api.get(WEBHOOKS).content.decode()
 
 
 def test_a_public_address_is_accepted(admin_api: APIClient) -> None:

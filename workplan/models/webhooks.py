@@ -124,6 +124,13 @@ class WebhookDelivery(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    leased_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Set while a try is running: past it, the try is taken for dead and the "
+        "delivery is queued again.",
+    )
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)

@@ -2,39 +2,28 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand
-from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
-from workplan.models import DeliveryStatus, WebhookDelivery
-from workplan.webhooks import webhook_redeliver
+from workplan.webhooks import webhook_sweep
 
 
 class Command(BaseCommand):
     help = (
-        "Queue again the webhook deliveries left pending with no live task (a worker that "
-        "died mid-try, a lost queue). Run it periodically, e.g. every 15 minutes."
+        "Queue again the pending webhook deliveries nobody is trying: a try whose lease ran "
+        "out (its worker died), or a due try with no task queued. The worker "
+        "(`manage.py run_worker`) does this itself every WORKER_SWEEP_SECONDS; this command "
+        "is for doing it by hand."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
             "--older-than-minutes",
             type=int,
-            default=15,
-            help="Only deliveries whose try was due (or taken) longer ago than this.",
+            default=None,
+            help="Only due tries with no task that were due longer ago than this "
+            "(default: WEBHOOK_LEASE_SECONDS). Expired leases are always taken.",
         )
 
-    def handle(self, *args: Any, older_than_minutes: int, **options: Any) -> None:
-        cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
-        stuck = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).filter(
-            # due long ago, or taken by a try (next_attempt_at cleared) that never finished
-            Q(next_attempt_at__lt=cutoff)
-            | Q(next_attempt_at__isnull=True, last_attempt_at__lt=cutoff)
-            | Q(next_attempt_at__isnull=True, last_attempt_at__isnull=True, created_at__lt=cutoff)
-        )
-        count = 0
-        for delivery in stuck:
-            with transaction.atomic():
-                webhook_redeliver(delivery=delivery)
-            count += 1
+    def handle(self, *args: Any, older_than_minutes: int | None, **options: Any) -> None:
+        grace = None if older_than_minutes is None else timedelta(minutes=older_than_minutes)
+        count = webhook_sweep(grace=grace)
         self.stdout.write(f"Queued {count} stuck delivery(ies) again.")
