@@ -6,7 +6,7 @@ accents and case: `energia` finds `energía`, `pequenas` finds `pequeñas`.
 
 PostgreSQL does it with full-text search. English fields are read with the
 `workplan_en` text search configuration and Spanish ones with `workplan_es` (both made
-by migration 0008): accents are removed (`unaccent`), words are stemmed in their
+by migration 0009): accents are removed (`unaccent`), words are stemmed in their
 field's language (`cadenas` finds `cadena`), and no word is dropped as a stop word:
 every word the client typed still has to match, and a word that is a stop word in one
 language only (Spanish `de`, English `the`) would otherwise never match the other

@@ -259,7 +259,7 @@ def test_the_real_plan_is_found_by_other_forms_of_its_words(api, real_plan):
 @postgresql_only
 @pytest.mark.parametrize("resource", FILTERSETS)
 def test_the_stored_document_holds_what_the_search_reads(real_plan, resource):
-    """The `search_document` column (migration 0008) is the document of the fields the
+    """The `search_document` column (migration 0009) is the document of the fields the
     filter names, each in its language, titles weighted A and descriptions B."""
     fields = FILTERSETS[resource].search_fields
     model = FILTERSETS[resource]._meta.model
