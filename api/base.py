@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.cache import patch_vary_headers
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -62,6 +62,38 @@ def if_none_match_hits(request: Request, etag: str) -> bool:
         return False
     tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
     return "*" in tags or etag in tags
+
+
+ETAG_PARAMETERS = [
+    OpenApiParameter(
+        "If-None-Match",
+        str,
+        location=OpenApiParameter.HEADER,
+        description="ETag of an earlier copy: 304 when unchanged.",
+    ),
+    OpenApiParameter(
+        "ETag",
+        str,
+        location=OpenApiParameter.HEADER,
+        response=[200, 304],
+        description="Validator of this document: send it in If-None-Match next time.",
+    ),
+]
+
+
+def etag_response(request: Request, language: str, data: Any) -> Response:
+    """A computed document with a digest ETag in the negotiated language: 304 when the
+    client's If-None-Match names it (the plan, the codelists, the summary)."""
+    body = json.dumps(data, sort_keys=True, default=str).encode()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {
+        "ETag": etag,
+        "Content-Language": content_language(language),
+        "Vary": "Accept-Language",
+    }
+    if if_none_match_hits(request, etag):
+        return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(data, headers=headers)
 
 
 class ProblemResponseMixin:

@@ -401,6 +401,10 @@ def success_calls() -> dict[str, tuple[str, Call]]:
     """operationId -> (method, the request whose answer is the operation's example)."""
     calls: dict[str, tuple[str, Call]] = {
         "plan_retrieve": ("GET", Call("/api/v1/plan/", summary="The whole 2021 plan")),
+        "summary_retrieve": (
+            "GET",
+            Call("/api/v1/summary/", summary="The 2021 plan in numbers, for anyone"),
+        ),
         "codelists_list": ("GET", Call("/api/v1/codelists/", summary="Every codelist")),
         "codelists_retrieve": (
             "GET",

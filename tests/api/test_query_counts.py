@@ -144,3 +144,22 @@ def test_whole_plan_query_count_does_not_grow_with_follow_through(
         response = api.get("/api/v1/plan/")
     assert response.status_code == 200
     assert len(response.json()["progress"]) == 100
+
+
+# by pillar, goal, agency, country and status; latest progress per pillar (one windowed
+# query); facts: reports by source kind, participations by source.
+SUMMARY_QUERIES = 8
+
+
+@pytest.mark.parametrize("fixture", ["big_plan", "follow_through"])
+def test_summary_query_count_is_pinned(request, api, django_assert_num_queries, fixture):
+    request.getfixturevalue(fixture)
+    with django_assert_num_queries(SUMMARY_QUERIES):
+        response = api.get("/api/v1/summary/?lang=all")
+    assert response.status_code == 200
+    # A code filter resolves its values in one query (a status needs none).
+    pillar = response.json()["projects"]["by_pillar"][0]["code"]
+    for query in (f"pillar={pillar}", f"pillar={pillar}&status=1,2"):
+        with django_assert_num_queries(SUMMARY_QUERIES + 1):
+            response = api.get(f"/api/v1/summary/?{query}")
+        assert response.status_code == 200
