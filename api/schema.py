@@ -157,11 +157,18 @@ class AutoSchema(SpectacularAutoSchema):
                     "expand",
                     str,
                     enum=expand_choices,
+                    description=expand_description(self.view),
+                )
+            )
+        if getattr(self.view, "brief_fields", ()) and action in ("list", "retrieve"):
+            params.append(
+                OpenApiParameter(
+                    "brief",
+                    bool,
                     description=(
-                        "`labels` adds, beside each coded field, its name in the negotiated "
-                        "language (`status` `2` gains `status_label` `Implementation`; "
-                        "English with `lang=all`). The codes stay as they are; "
-                        "`/codelists/` lists every name."
+                        "`true` gives the minimal representation: only "
+                        f"`{'`, `'.join(self.view.brief_fields)}`, as references to it "
+                        "elsewhere carry them. `fields` then picks among these."
                     ),
                 )
             )
@@ -297,6 +304,18 @@ def resource_docs(singular: str, plural: str, *, writers: str) -> dict[str, Any]
             description=f"Brings an archived {singular} back. Plan admins only.",
         ),
     }
+
+
+def expand_description(view: Any) -> str:
+    """What each `expand` value does, from the serializer's `expansions`."""
+    expansions = getattr(getattr(view, "serializer_class", None), "expansions", {})
+    parts = [f"`{value}` {expansions[value].description}" for value in sorted(expansions)]
+    return (
+        "Comma-separated. "
+        + "; ".join(parts)
+        + ". Codes stay as they are (`/codelists/` names them all); related objects are "
+        "brief references unless expanded."
+    )
 
 
 def make_translations_optional(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
