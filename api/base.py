@@ -147,7 +147,7 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         if serializer_class is not None:
             cls.expand_choices = frozenset(getattr(serializer_class, "expansions", {}))
         if cls.brief_serializer_class is not None:
-            cls.brief_fields = tuple(cls.brief_serializer_class.Meta.fields)
+            cls.brief_fields = tuple(cls.brief_serializer_class.Meta.fields)  # type: ignore[attr-defined]
 
     @property
     def allowed_methods(self) -> list[str]:

@@ -159,3 +159,24 @@ def test_the_schema_documents_brief_and_every_expand_value(openapi_schema):
         "GoalBrief",
         "Goal",
     ]
+
+
+def test_responses_may_be_brief_and_the_examples_show_it(openapi_schema):
+    schemas = openapi_schema["components"]["schemas"]
+    items = schemas["PaginatedProjectList"]["properties"]["results"]["items"]
+    assert items == {
+        "anyOf": [
+            {"$ref": "#/components/schemas/Project"},
+            {"$ref": "#/components/schemas/ProjectBrief"},
+        ]
+    }
+    assert "ProgressReportBrief" in schemas
+    detail = openapi_schema["paths"]["/api/v1/projects/{code}/"]["get"]["responses"]["200"]
+    examples = detail["content"]["application/json"]["examples"]
+    assert set(examples["brief"]["value"]) == {"code", "url", "title", "translations"}
+    assert examples["expanded"]["value"]["goal"]["pillar"]["code"] == "P1"
+    listing = openapi_schema["paths"]["/api/v1/projects/"]["get"]["responses"]["200"]
+    brief = listing["content"]["application/json"]["examples"]["brief"]["value"]
+    assert all(set(item) == {"code", "url", "title"} for item in brief["results"])
+    # A brief object has its fields and no others.
+    assert schemas["ProjectBrief"]["additionalProperties"] is False
