@@ -1,17 +1,15 @@
 """GET /api/v1/plan/: the whole plan in one JSON document."""
 
-import hashlib
-import json
 from typing import Any
 
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.base import ProblemResponseMixin, check_query_params, if_none_match_hits
-from api.language import content_language, negotiate_language
+from api.base import ETAG_PARAMETERS, ProblemResponseMixin, check_query_params, etag_response
+from api.language import negotiate_language
 from api.permissions import PlanPermission
 from workplan.models import Agency, Goal, Pillar, Project, ProjectAgencyRole
 
@@ -72,19 +70,7 @@ class PlanView(ProblemResponseMixin, generics.GenericAPIView):
         tags=["plan"],
         parameters=[
             OpenApiParameter("lang", str, enum=["en", "es", "all"], description="Language."),
-            OpenApiParameter(
-                "If-None-Match",
-                str,
-                location=OpenApiParameter.HEADER,
-                description="ETag of an earlier copy: 304 when unchanged.",
-            ),
-            OpenApiParameter(
-                "ETag",
-                str,
-                location=OpenApiParameter.HEADER,
-                response=[200, 304],
-                description="Validator of this document: send it in If-None-Match next time.",
-            ),
+            *ETAG_PARAMETERS,
         ],
         responses={200: PlanDocumentSerializer, 304: OpenApiResponse(description="Not modified.")},
     )
@@ -126,13 +112,4 @@ class PlanView(ProblemResponseMixin, generics.GenericAPIView):
             {"pillars": pillars, "agencies": agencies, "meetings": meetings, "progress": progress},
             context=context,
         ).data
-        body = json.dumps(data, sort_keys=True, default=str).encode()
-        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-        headers = {
-            "ETag": etag,
-            "Content-Language": content_language(language),
-            "Vary": "Accept-Language",
-        }
-        if if_none_match_hits(request, etag):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        return Response(data, headers=headers)
+        return etag_response(request, language, data)

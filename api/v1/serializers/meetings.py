@@ -3,8 +3,10 @@ from typing import Any
 from rest_framework import serializers
 
 from api.fields import (
+    LABELS,
     CodedValueField,
     CodeLabelField,
+    Expansion,
     OptionalURLField,
     PlanSerializer,
     StrictCharField,
@@ -12,11 +14,12 @@ from api.fields import (
     TranslatedField,
     TranslationsField,
     WriteSerializer,
+    expandable,
 )
 from workplan.choices import MeetingKind, MeetingProjectKind, country_choices
 from workplan.models import Agency, Meeting, MeetingChair, MeetingProject, MeetingSource, Project
 
-from .agencies import AgencyBriefSerializer
+from .agencies import AgencyBriefSerializer, AgencySerializer
 from .projects import ProjectBriefSerializer
 
 
@@ -35,7 +38,7 @@ class MeetingBriefSerializer(PlanSerializer):
 
 
 class MeetingChairSerializer(serializers.ModelSerializer):
-    agency = AgencyBriefSerializer(read_only=True)
+    agency = expandable(AgencyBriefSerializer, "Agency", "agencies")
     country = CodedValueField(country_choices(), "ISO 3166-1 alpha-2", read_only=True)
     country_label = CodeLabelField("country", "country")
     person_name = serializers.CharField(read_only=True)
@@ -89,6 +92,16 @@ class MeetingSerializer(PlanSerializer):
         read_only=True,
         help_text="Published projects the meeting reviewed or launched.",
     )
+
+    expansions = {
+        "labels": LABELS,
+        "agencies": Expansion(
+            "gives each chairing agency whole (with its parent) instead of its brief reference",
+            "chairs.agency",
+            lambda: AgencySerializer(read_only=True),
+            ("chairs__agency__parent",),
+        ),
+    }
 
     class Meta:
         model = Meeting
