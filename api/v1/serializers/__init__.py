@@ -14,6 +14,15 @@ from .progress import (
     ProjectProgressWriteSerializer,
 )
 from .projects import ProjectBriefSerializer, ProjectSerializer, ProjectWriteSerializer
+from .results import (
+    IndicatorPeriodSerializer,
+    IndicatorPeriodWriteSerializer,
+    IndicatorSerializer,
+    IndicatorWriteSerializer,
+    ProjectResultWriteSerializer,
+    ResultSerializer,
+    ResultWriteSerializer,
+)
 
 __all__ = [
     "AgencyBriefSerializer",
@@ -22,6 +31,10 @@ __all__ = [
     "GoalBriefSerializer",
     "GoalSerializer",
     "GoalWriteSerializer",
+    "IndicatorPeriodSerializer",
+    "IndicatorPeriodWriteSerializer",
+    "IndicatorSerializer",
+    "IndicatorWriteSerializer",
     "MeetingBriefSerializer",
     "MeetingSerializer",
     "MeetingWriteSerializer",
@@ -34,4 +47,7 @@ __all__ = [
     "ProjectBriefSerializer",
     "ProjectSerializer",
     "ProjectWriteSerializer",
+    "ProjectResultWriteSerializer",
+    "ResultSerializer",
+    "ResultWriteSerializer",
 ]
