@@ -949,3 +949,81 @@ def test_csv_export_streams_without_building_the_body(db, monkeypatch):
     assert created == STREAM_PROJECTS
     assert len(alive) >= 4
     assert max(alive) <= STREAM_PROJECTS // 5, alive
+
+
+def test_iati_carries_the_projects_results_and_stays_valid(clients, iati_schema):
+    """Results with indicators, baselines and periods become IATI `result` elements; what
+    IATI requires and a record lacks (indicators, a baseline year, period dates) is left
+    out, never invented."""
+    admin = clients["admin"]
+    result = admin.post(
+        "/api/v1/projects/HLED-2021-02/results/",
+        {
+            "type": "2",
+            "aggregation_status": True,
+            "title_en": "Cleaner technology adopted",
+            "title_es": "Tecnología más limpia adoptada",
+            "description_en": "Firms adopt it.",
+            "description_es": "Las empresas la adoptan.",
+        },
+        format="json",
+    ).json()["code"]
+    admin.post(
+        "/api/v1/projects/HLED-2021-02/results/",
+        {"title_en": "No indicator yet", "title_es": "Aún sin indicador"},
+        format="json",
+    )
+    indicator = admin.post(
+        "/api/v1/indicators/",
+        {
+            "result": result,
+            "measure": "2",
+            "ascending": False,
+            "title_en": "Share of emissions",
+            "title_es": "Proporción de emisiones",
+            "baseline": {"year": 2021, "value": "40", "comment_en": "Before the plan"},
+        },
+        format="json",
+    ).json()["code"]
+    for body in (
+        {"start": "2024-01-01", "end": "2024-12-31", "target": {"value": "30"}},
+        {"actual": {"value": "35", "comment_en": "Published without dates"}},
+        {
+            "start": "2025-01-01",
+            "end": "2025-12-31",
+            "target": {"value": "25"},
+            "actual": {"value": "24", "comment_en": "Met", "comment_es": "Cumplida"},
+        },
+    ):
+        response = admin.post("/api/v1/periods/", {"indicator": indicator, **body}, format="json")
+        assert response.status_code == 201, response.content
+
+    root = read_iati(clients["anonymous"], iati_schema, "goal=P1-G3")
+    ref = settings.IATI_REPORTING_ORG_REF
+    (activity,) = [
+        a for a in root.findall("iati-activity") if a.findtext("iati-identifier").endswith("-02")
+    ]
+    assert activity.findtext("iati-identifier") == f"{ref}-HLED-2021-02"
+    (element,) = activity.findall("result")  # the one without indicators is left out
+    assert (element.get("type"), element.get("aggregation-status")) == ("2", "1")
+    assert narratives(element.find("title")) == {
+        "en": "Cleaner technology adopted",
+        "es": "Tecnología más limpia adoptada",
+    }
+    (ind,) = element.findall("indicator")
+    assert (ind.get("measure"), ind.get("ascending")) == ("2", "0")
+    baseline = ind.find("baseline")
+    assert (baseline.get("year"), baseline.get("value")) == ("2021", "40.00")
+    assert narratives(baseline.find("comment")) == {"en": "Before the plan"}
+    periods = ind.findall("period")
+    assert [
+        (p.find("period-start").get("iso-date"), p.find("period-end").get("iso-date"))
+        for p in periods
+    ] == [("2024-01-01", "2024-12-31"), ("2025-01-01", "2025-12-31")]
+    assert periods[0].find("target").get("value") == "30.00"
+    assert periods[0].find("actual") is None
+    actual = periods[1].find("actual")
+    assert actual.get("value") == "24.00"
+    assert narratives(actual.find("comment")) == {"en": "Met", "es": "Cumplida"}
+    # The result is the activity's last element, as the standard orders them.
+    assert activity[-1].tag == "result"
