@@ -758,11 +758,22 @@ def test_plan_shows_unpublished_projects_only_to_those_who_may_see_them(clients)
 
 
 def test_plan_nesting_matches_the_lists(clients):
+    # A result on an unpublished project: in the plan of those who may see the project only.
+    response = clients["admin"].post(
+        f"/api/v1/projects/{UNPUBLISHED_OF_A}/results/",
+        {"title_en": "Suppliers certified", "title_es": "Proveedores certificados"},
+        format="json",
+    )
+    assert response.status_code == 201
+    hidden = response.json()["code"]
+    indicator = {"result": hidden, "title_en": "Suppliers", "title_es": "Proveedores"}
+    assert clients["admin"].post("/api/v1/indicators/", indicator, format="json").status_code == 201
     for caller in ("anonymous", "editor_a", "admin"):
         client = clients[caller]
         plan = get_ok(client, PLAN_URL)
-        assert set(plan) == {"pillars", "agencies", "meetings", "progress"}
-        for resource in ("agencies", "meetings", "progress"):
+        assert set(plan) == {"pillars", "agencies", "meetings", "progress", "results"}
+        assert (hidden in {r["code"] for r in plan["results"]}) is (caller != "anonymous")
+        for resource in ("agencies", "meetings", "progress", "results"):
             listed = get_ok(client, f"/api/v1/{resource}/?page_size=100")["results"]
             assert plan[resource] == listed, (caller, resource)
         pillars = get_ok(client, "/api/v1/pillars/?page_size=100")["results"]

@@ -143,7 +143,8 @@ def test_whole_plan_query_count_does_not_grow_with_follow_through(
     api, follow_through, django_assert_num_queries, page_size
 ):
     # projects (+3 prefetches) + pillars (+goals) + agencies + meetings (+3) + progress
-    with django_assert_num_queries(12):
+    # + results (no results: nothing to prefetch under them)
+    with django_assert_num_queries(13):
         response = api.get("/api/v1/plan/")
     assert response.status_code == 200
     assert len(response.json()["progress"]) == 100
@@ -195,3 +196,17 @@ def test_results_filters_add_one_query_each(
         response = api.get(f"/api/v1/periods/?page_size={page_size}&agency=SE&project=HLED-2021-01")
     assert response.status_code == 200
     assert len(response.json()["results"]) == page_size
+
+
+@pytest.mark.parametrize("page_size", [1, 50])
+def test_whole_plan_query_count_does_not_grow_with_results(
+    api, results_framework, django_assert_num_queries, page_size
+):
+    # projects (+3) + pillars (+goals) + agencies + meetings + progress + results (+
+    # indicators + periods); no meetings: nothing to prefetch under them
+    with django_assert_num_queries(12):
+        response = api.get("/api/v1/plan/")
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == 50
+    assert {len(r["indicators"]) for r in results} == {2}
