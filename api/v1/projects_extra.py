@@ -24,6 +24,7 @@ from workplan import services
 from workplan.models.base import CODE_PATTERN, code_validator
 
 from .serializers.projects import ProjectWriteSerializer
+from .serializers.results import BulkResultSerializer, bulk_result_data
 
 CODE_RE = re.compile(CODE_PATTERN)
 
@@ -31,7 +32,14 @@ CODE_RE = re.compile(CODE_PATTERN)
 class ProjectBulkItemSerializer(ProjectWriteSerializer):
     """One project of a bulk request: `code` always; for a new code also what creating a
     project needs (`goal`, `title_en`, `title_es`, ...), for an existing one only the fields
-    to change."""
+    to change. `results` (optional) upserts the project's results by code, each with its
+    `indicators` and their `periods` (also by code; without a code one is issued);
+    results, indicators and periods not sent are left as they are."""
+
+    results = BulkResultSerializer(many=True, required=False)
+
+    class Meta(ProjectWriteSerializer.Meta):
+        fields = [*ProjectWriteSerializer.Meta.fields, "results"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,7 +111,10 @@ class ProjectBulkAndExportMixin:
             "the fields sent (as PATCH); new codes are created. The same permissions, "
             "audit entries and webhooks apply as for single writes. On any failure nothing "
             "is written and the 400 problem lists each failing item's `index`, "
-            "`item_code` and field errors. Accepts Idempotency-Key."
+            "`item_code` and field errors. Accepts Idempotency-Key. An item's `results` "
+            "upserts the project's results by code (with their `indicators` and `periods`, "
+            "also by code; new ones without a code get one issued); those not sent are "
+            "left as they are."
         ),
         request=ProjectBulkSerializer,
         responses={200: ProjectBulkResultSerializer},
@@ -170,15 +181,30 @@ class ProjectBulkAndExportMixin:
                 errors += _item_errors(index, code, problem)
                 continue
             obj = targets.projects.get(code)
+            fields = {name: value for name, value in raw.items() if name != "results"}
             serializer = ProjectWriteSerializer(
-                obj, data=raw, partial=obj is not None, context=context
+                obj, data=fields, partial=obj is not None, context=context
             )
-            if not serializer.is_valid():
-                errors += _item_errors(index, code, serializer.errors)
+            results = None
+            if "results" in raw:
+                results = BulkResultSerializer(data=raw["results"], many=True, context=context)
+            valid = serializer.is_valid()
+            if results is not None and not results.is_valid():
+                errors += _item_errors(index, code, {"results": results.errors})
+                valid = False
+            if not valid:
+                if serializer.errors:
+                    errors += _item_errors(index, code, serializer.errors)
                 continue
             items.append(
                 services.BulkItem(
-                    index, code, obj, cast(services.ProjectData, serializer.service_data())
+                    index,
+                    code,
+                    obj,
+                    cast(services.ProjectData, serializer.service_data()),
+                    None
+                    if results is None
+                    else [bulk_result_data(r) for r in results.validated_data],
                 )
             )
         try:

@@ -1038,3 +1038,113 @@ def test_iati_carries_the_projects_results_and_stays_valid(clients, iati_schema)
     assert narratives(actual.find("comment")) == {"en": "Met", "es": "Cumplida"}
     # The result is the activity's last element, as the standard orders them.
     assert activity[-1].tag == "result"
+
+
+# -- bulk upsert with results ---------------------------------------------------------------
+
+
+def framework(code: str | None = None) -> dict[str, Any]:
+    """A result with one indicator of one period, as a bulk item sends it; without a code,
+    none of them names one (codes are issued)."""
+    indicator: dict[str, Any] = {
+        "title_en": "Suppliers",
+        "title_es": "Proveedores",
+        "periods": [{"start": "2026-01-01", "end": "2026-12-31", "target": {"value": "40"}}],
+    }
+    result: dict[str, Any] = {
+        "type": "1",
+        "title_en": "Suppliers trained",
+        "title_es": "Proveedores capacitados",
+        "indicators": [indicator],
+    }
+    if code:
+        result["code"], indicator["code"] = code, f"{code}-I1"
+    return result
+
+
+def test_bulk_upserts_results_with_the_project_by_code(clients):
+    from workplan.models import Indicator, IndicatorPeriod, Result
+
+    admin = clients["admin"]
+    items = [new_item("HLED-2026-40", results=[framework("HLED-2026-40-R1")])]
+    response = bulk(admin, items)
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 1
+    result = Result.objects.get(code="HLED-2026-40-R1")
+    indicator = Indicator.objects.get(code="HLED-2026-40-R1-I1", result=result)
+    period = IndicatorPeriod.objects.get(indicator=indicator)
+    assert period.target_value == Decimal("40")
+    creates = AuditEvent.objects.filter(action="create", object_type__in=["result", "indicator"])
+    assert creates.count() == 2
+
+    # Again, with the period's actual and a second result without codes: the existing
+    # objects are changed, the new one is created with issued codes, and the project
+    # itself, unchanged, counts as updated because its results changed.
+    changed = framework("HLED-2026-40-R1")
+    changed["indicators"][0]["periods"] = [{"code": period.code, "actual": {"value": "42"}}]
+    response = bulk(admin, [{"code": "HLED-2026-40", "results": [changed, framework()]}])
+    assert response.status_code == 200, response.content
+    assert response.json()["results"][0]["status"] == "updated"
+    period.refresh_from_db()
+    assert (period.actual_value, period.target_value, period.version) == (
+        Decimal("42"),
+        Decimal("40"),
+        2,
+    )
+    assert Result.objects.filter(project__code="HLED-2026-40").count() == 2
+    assert Result.objects.filter(code="RE-000001").exists()
+
+    # The same request once more changes nothing.
+    events = AuditEvent.objects.count()
+    unchanged = framework("HLED-2026-40-R1")
+    unchanged["indicators"][0]["periods"] = [{"code": period.code, "actual": {"value": "42"}}]
+    response = bulk(admin, [{"code": "HLED-2026-40", "results": [unchanged]}])
+    assert response.json()["results"][0]["status"] == "unchanged"
+    assert AuditEvent.objects.count() == events
+
+
+def test_bulk_with_a_bad_result_writes_nothing_and_names_the_path(clients):
+    from workplan.models import Result
+
+    admin = clients["admin"]
+    events = AuditEvent.objects.count()
+    bad = framework("HLED-2026-41-R1")
+    bad["indicators"][0]["periods"][0]["end"] = "2025-01-01"  # before its start
+    items = [
+        new_item("HLED-2026-41", results=[framework("HLED-2026-41-R2")]),
+        new_item("HLED-2026-42", results=[bad]),
+    ]
+    body = assert_problem(bulk(admin, items), 400)
+    fields = {e["field"] for e in body["errors"]}
+    assert "projects.1.results.0.indicators.0.periods.0.end" in fields, body
+    assert not Result.objects.exists() and AuditEvent.objects.count() == events
+
+    # A rule the model checks (a qualitative indicator has no values), after the
+    # first item was written: still nothing is kept.
+    bad = framework("HLED-2026-42-R1")
+    bad["indicators"][0]["measure"] = "5"
+    items[1] = new_item("HLED-2026-42", results=[bad])
+    body = assert_problem(bulk(admin, items), 400)
+    assert any(
+        e["field"].startswith("projects.1.results.0.indicators.0.periods.0") for e in body["errors"]
+    ), body
+    assert not Result.objects.exists() and AuditEvent.objects.count() == events
+
+
+def test_bulk_results_follow_the_editors_rights(clients):
+    from workplan.models import Result
+
+    # Another project's result code may not be taken over through this project.
+    admin = clients["admin"]
+    assert (
+        bulk(admin, [new_item("HLED-2026-43", results=[framework("HLED-2026-43-R1")])]).status_code
+        == 200
+    )
+    body = assert_problem(
+        bulk(admin, [{"code": "HLED-2021-01", "results": [framework("HLED-2026-43-R1")]}]), 400
+    )
+    assert "projects.0.results.0.code" in {e["field"] for e in body["errors"]}
+    # An editor writes results on its agency's projects only (the project's rule).
+    response = bulk(clients["editor_b"], [{"code": "HLED-2026-43", "results": [framework()]}])
+    assert_problem(response, 400)
+    assert Result.objects.count() == 1

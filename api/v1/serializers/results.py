@@ -24,6 +24,7 @@ from api.fields import (
 from api.permissions import actor_for
 from workplan.choices import IndicatorMeasure, ResultType, SourceKind
 from workplan.models import Indicator, IndicatorPeriod, Project, Result
+from workplan.models.base import code_validator
 
 from .progress import ProgressSourceSerializer, ProgressSourceWriteSerializer, value_write_field
 from .projects import ProjectBriefSerializer
@@ -318,16 +319,21 @@ class IndicatorWriteSerializer(WriteSerializer):
         _visible_parent(self, "result", Result)
 
     def service_data(self) -> dict[str, Any]:
-        data = dict(self.validated_data)
-        if "baseline" in data:
-            baseline = data.pop("baseline") or {}
-            data |= {
-                "baseline_year": baseline.get("year"),
-                "baseline_value": baseline.get("value"),
-                "baseline_comment_en": baseline.get("comment_en", ""),
-                "baseline_comment_es": baseline.get("comment_es", ""),
-            }
-        return data
+        return indicator_service_data(self.validated_data)
+
+
+def indicator_service_data(validated: Any) -> dict[str, Any]:
+    """An indicator's validated input as the services take it."""
+    data = dict(validated)
+    if "baseline" in data:
+        baseline = data.pop("baseline") or {}
+        data |= {
+            "baseline_year": baseline.get("year"),
+            "baseline_value": baseline.get("value"),
+            "baseline_comment_en": baseline.get("comment_en", ""),
+            "baseline_comment_es": baseline.get("comment_es", ""),
+        }
+    return data
 
 
 class CommentedValueWriteSerializer(StrictSerializer):
@@ -368,26 +374,101 @@ class IndicatorPeriodWriteSerializer(WriteSerializer):
         return attrs
 
     def service_data(self) -> dict[str, Any]:
-        data = dict(self.validated_data)
-        for name in ("start", "end"):
-            if name in data:
-                data[f"period_{name}"] = data.pop(name)
-        for name in ("target", "actual"):
-            if name in data:
-                given = data.pop(name) or {}
-                data |= {
-                    f"{name}_value": given.get("value"),
-                    f"{name}_comment_en": given.get("comment_en", ""),
-                    f"{name}_comment_es": given.get("comment_es", ""),
-                }
-        if "source" in data:
-            source = data.pop("source") or {"title": ""}
-            source = {"kind": SourceKind.STATED, "publisher": "", "date": None, "url": ""} | source
-            data |= {f"source_{key}": value for key, value in source.items()}
-        return data
+        return period_service_data(self.validated_data)
+
+
+def period_service_data(validated: Any) -> dict[str, Any]:
+    """A period's validated input as the services take it."""
+    data = dict(validated)
+    for name in ("start", "end"):
+        if name in data:
+            data[f"period_{name}"] = data.pop(name)
+    for name in ("target", "actual"):
+        if name in data:
+            given = data.pop(name) or {}
+            data |= {
+                f"{name}_value": given.get("value"),
+                f"{name}_comment_en": given.get("comment_en", ""),
+                f"{name}_comment_es": given.get("comment_es", ""),
+            }
+    if "source" in data:
+        source = data.pop("source") or {"title": ""}
+        source = {"kind": SourceKind.STATED, "publisher": "", "date": None, "url": ""} | source
+        data |= {f"source_{key}": value for key, value in source.items()}
+    return data
+
+
+# -- results sent with a project (bulk upsert) ------------------------------------------------
+
+
+def _bulk_code() -> StrictCharField:
+    return StrictCharField(
+        max_length=32,
+        required=False,
+        validators=[code_validator],
+        help_text="The code of an existing object to change, or of a new one; without a "
+        "code one is issued.",
+    )
+
+
+class BulkPeriodSerializer(IndicatorPeriodWriteSerializer):
+    """A period sent within its indicator: upserted by `code`."""
+
+    read_only_names = IndicatorPeriodWriteSerializer.read_only_names - {"code"}
+    indicator = None  # type: ignore[assignment]
+    code = _bulk_code()
+
+    class Meta(IndicatorPeriodWriteSerializer.Meta):
+        fields = ["code", "start", "end", "target", "actual", "source"]
+
+
+class BulkIndicatorSerializer(IndicatorWriteSerializer):
+    """An indicator sent within its result, with its `periods`: upserted by `code`."""
+
+    read_only_names = IndicatorWriteSerializer.read_only_names - {"code", "periods"}
+    result = None  # type: ignore[assignment]
+    code = _bulk_code()
+    periods = BulkPeriodSerializer(many=True, required=False)
+
+    class Meta(IndicatorWriteSerializer.Meta):
+        fields = ["code", *(f for f in IndicatorWriteSerializer.Meta.fields if f != "result")]
+        fields.append("periods")
+
+
+class BulkResultSerializer(ResultWriteSerializer):
+    """A result sent with its project (`results` of a bulk item), with its `indicators`
+    and their `periods`: each upserted by `code`; what is not sent is left as it is."""
+
+    read_only_names = ResultWriteSerializer.read_only_names - {"code", "indicators"}
+    project = None  # type: ignore[assignment]
+    code = _bulk_code()
+    indicators = BulkIndicatorSerializer(many=True, required=False)
+
+    class Meta(ResultWriteSerializer.Meta):
+        fields = ["code", *(f for f in ResultWriteSerializer.Meta.fields if f != "project")]
+        fields.append("indicators")
+
+    def service_data(self) -> dict[str, Any]:
+        return bulk_result_data(self.validated_data)
+
+
+def bulk_result_data(validated: Any) -> dict[str, Any]:
+    """A result with its indicators and periods, as `project_results_upsert` takes it."""
+    data = dict(validated)
+    if "indicators" in data:
+        indicators = []
+        for indicator in data.pop("indicators"):
+            item = indicator_service_data(indicator)
+            if "periods" in item:
+                item["periods"] = [period_service_data(p) for p in item.pop("periods")]
+            indicators.append(item)
+        data["indicators"] = indicators
+    return data
 
 
 __all__ = [
+    "BulkResultSerializer",
+    "bulk_result_data",
     "IndicatorPeriodSerializer",
     "IndicatorPeriodWriteSerializer",
     "IndicatorSerializer",
