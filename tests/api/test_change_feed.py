@@ -52,8 +52,8 @@ RESOURCES = {
 }
 CALLERS = ("anonymous", "editor_a", "editor_b", "admin")
 # load_workplan records one create per object: 4 pillars, 11 goals, 11 agencies, 11 projects,
-# 4 meetings and 9 progress reports.
-PLAN_EVENTS = 50
+# 4 meetings, 9 progress reports, 2 results, 3 indicators and 3 periods.
+PLAN_EVENTS = 58
 
 
 def plan_events() -> Any:
