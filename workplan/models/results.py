@@ -12,6 +12,7 @@ is one audited change. Codes are issued when none is given (`RE-000001`, `IN-000
 `IP-000001`), as progress reports' are.
 """
 
+from decimal import Decimal, InvalidOperation
 from typing import Any, Self
 
 from django.core.exceptions import ValidationError
@@ -24,8 +25,35 @@ from workplan.choices import IndicatorMeasure, ResultType, SourceKind
 from workplan.querysets import PlanQuerySet
 
 from .base import PlanObject, code_field, translated
-from .progress import value_field
+from .progress import VALUE_LIMIT
 from .projects import Project, ProjectAgencyRole
+
+
+class MeasuredValueField(models.DecimalField):
+    """A measured value with exactly its field's decimal places, whichever channel wrote
+    it: a value cleaned here (`full_clean`, which the services run) is stored and audited
+    as the database returns it ("800.00", not "800"), so the change feed's state equals
+    what the API then reads."""
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if value is None or not value.is_finite():
+            return value  # the field's own validation refuses what is not a number
+        try:
+            return value.quantize(Decimal(1).scaleb(-(self.decimal_places or 0)))
+        except InvalidOperation:
+            return value  # too large to quantize: the bounds' validators refuse it
+
+
+def value_field(label: str) -> MeasuredValueField:
+    return MeasuredValueField(
+        label,
+        max_digits=17,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-VALUE_LIMIT), MaxValueValidator(VALUE_LIMIT)],
+    )
 
 
 def _issue(model: type[PlanObject], prefix: str) -> str:
