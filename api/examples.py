@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 from django.apps import apps
@@ -504,6 +504,12 @@ ARCHIVABLE: dict[str, tuple[str, Callable[[Context], None], Callable[[Context], 
 }
 
 
+def new_about(new: dict[str, Any]) -> str:
+    """What a new object of an example is: its code, or where it goes."""
+    parent = new.get("project") or new.get("result") or new.get("indicator")
+    return str(new.get("code") or f"on {parent}")
+
+
 def success_calls() -> dict[str, tuple[str, Call]]:
     """operationId -> (method, the request whose answer is the operation's example)."""
     calls: dict[str, tuple[str, Call]] = {
@@ -627,28 +633,34 @@ def success_calls() -> dict[str, tuple[str, Call]]:
     for resource, (model, code, _) in RESOURCES.items():
         writer = "editor" if resource in EDITOR_RESOURCES else "admin"
         new: dict[str, Any] = NEW_OBJECTS[resource]
-        replace_changes = {
-            "pillars": {"description_en": "Building back together: supply chains and trade."},
-            "goals": {"description_es": "Cadenas de suministro resilientes en la región."},
-            "agencies": {"website": "https://www.gob.mx/se/"},
-            "projects": {"status": "2", "planned_start": "2022-03-01"},
-            "meetings": {"place_en": "Mexico City, Mexico"},
-            "progress": PROGRESS_PATCH,
-            "results": {"description_en": "Women entrepreneurs trained and supported."},
-            "indicators": {"description_en": "Students enrolled for the semester."},
-            "periods": {"target": {"value": "12"}},
-        }[resource]
-        patch = {
-            "pillars": {"name_es": "Reconstruir juntos"},
-            "goals": {"title_en": "Resilient regional supply chains"},
-            "agencies": {"website": "https://www.gob.mx/se/"},
-            "projects": PROJECT_PATCH,
-            "meetings": {"place_en": "Mexico City, Mexico"},
-            "progress": PROGRESS_PATCH,
-            "results": {"type": "2"},
-            "indicators": {"description_es": "Estudiantes inscritos en el semestre."},
-            "periods": {"target": {"value": "12", "comment_en": "Set after the semester"}},
-        }[resource]
+        replace_changes: dict[str, Any] = cast(
+            dict[str, Any],
+            {
+                "pillars": {"description_en": "Building back together: supply chains and trade."},
+                "goals": {"description_es": "Cadenas de suministro resilientes en la región."},
+                "agencies": {"website": "https://www.gob.mx/se/"},
+                "projects": {"status": "2", "planned_start": "2022-03-01"},
+                "meetings": {"place_en": "Mexico City, Mexico"},
+                "progress": PROGRESS_PATCH,
+                "results": {"description_en": "Women entrepreneurs trained and supported."},
+                "indicators": {"description_en": "Students enrolled for the semester."},
+                "periods": {"target": {"value": "12"}},
+            }[resource],
+        )
+        patch: dict[str, Any] = cast(
+            dict[str, Any],
+            {
+                "pillars": {"name_es": "Reconstruir juntos"},
+                "goals": {"title_en": "Resilient regional supply chains"},
+                "agencies": {"website": "https://www.gob.mx/se/"},
+                "projects": PROJECT_PATCH,
+                "meetings": {"place_en": "Mexico City, Mexico"},
+                "progress": PROGRESS_PATCH,
+                "results": {"type": "2"},
+                "indicators": {"description_es": "Estudiantes inscritos en el semestre."},
+                "periods": {"target": {"value": "12", "comment_en": "Set after the semester"}},
+            }[resource],
+        )
         detail = f"/api/v1/{resource}/{code}/"
         singular = SINGULAR.get(model, model.lower())
         list_query = {
@@ -682,12 +694,7 @@ def success_calls() -> dict[str, tuple[str, Call]]:
                         caller=writer,
                         body=new,
                         headers={"Idempotency-Key": "8c6f1d8e-3f5e-4a59-9d63-4d1c1f0b7a21"},
-                        summary=f"New {singular} "
-                        + (
-                            new.get("code")
-                            or "on "
-                            + (new.get("project") or new.get("result") or new.get("indicator"))
-                        ),
+                        summary=f"New {singular} {new_about(new)}",
                     ),
                 ),
                 f"{resource}_update": (

@@ -341,7 +341,7 @@ def project_results(project: Project) -> list[dict[str, Any]]:
     active periods, by code. Uses `active_results` when the caller prefetched it."""
     from workplan.models import Result
 
-    results = getattr(project, "active_results", None)
+    results: Any = getattr(project, "active_results", None)
     if results is None:
         results = Result.objects.filter(project=project, archived_at__isnull=True).prefetch_related(
             *RESULT_PREFETCHES

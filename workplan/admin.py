@@ -817,8 +817,21 @@ def _editable_parent(field: Any, request: HttpRequest, model: type[PlanObject]) 
     return field
 
 
+class IssuedCodeAdmin(PlanObjectAdmin):
+    """Objects whose code is issued when left blank (results, indicators, periods)."""
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and "code" in form.base_fields:
+            form.base_fields["code"].required = False
+            form.base_fields["code"].help_text = "Leave blank to have a code issued."
+        return form
+
+
 @admin.register(Result)
-class ResultAdmin(PlanObjectAdmin):
+class ResultAdmin(IssuedCodeAdmin):
     list_display = ("code", "project", "type", "title_en", "archived_at", "updated_at")
     list_filter = ("type", ArchivedFilter)
     list_select_related = ("project",)
@@ -832,22 +845,13 @@ class ResultAdmin(PlanObjectAdmin):
         ("Record", {"fields": TIMESTAMPS}),
     )
 
-    def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
-    ) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if obj is None and "code" in form.base_fields:
-            form.base_fields["code"].required = False
-            form.base_fields["code"].help_text = "Leave blank to have a code issued."
-        return form
-
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         return _editable_parent(field, request, Project) if db_field.name == "project" else field
 
 
 @admin.register(Indicator)
-class IndicatorAdmin(ResultAdmin):
+class IndicatorAdmin(IssuedCodeAdmin):
     list_display = ("code", "result", "measure", "ascending", "title_en", "archived_at")
     list_filter = ("measure", ArchivedFilter)
     list_select_related = ("result",)
@@ -868,13 +872,12 @@ class IndicatorAdmin(ResultAdmin):
 
 
 @admin.register(IndicatorPeriod)
-class IndicatorPeriodAdmin(ResultAdmin):
+class IndicatorPeriodAdmin(IssuedCodeAdmin):
     list_display = ("code", "indicator", "period_start", "period_end", "target_value")
     list_filter = (ArchivedFilter,)
     list_select_related = ("indicator",)
     search_fields = ("code", "indicator__code", "source_title")
     autocomplete_fields = ("indicator",)
-    inlines = []
     fieldsets = (
         (None, {"fields": ("code", "indicator", ("period_start", "period_end"))}),
         ("Target", {"fields": ("target_value", "target_comment_en", "target_comment_es")}),

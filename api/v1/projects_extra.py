@@ -185,12 +185,12 @@ class ProjectBulkAndExportMixin:
             serializer = ProjectWriteSerializer(
                 obj, data=fields, partial=obj is not None, context=context
             )
-            results = None
+            framework: Any = None  # the project's results, when the item sends them
             if "results" in raw:
-                results = BulkResultSerializer(data=raw["results"], many=True, context=context)
+                framework = BulkResultSerializer(data=raw["results"], many=True, context=context)
             valid = serializer.is_valid()
-            if results is not None and not results.is_valid():
-                errors += _item_errors(index, code, {"results": results.errors})
+            if framework is not None and not framework.is_valid():
+                errors += _item_errors(index, code, {"results": framework.errors})
                 valid = False
             if not valid:
                 if serializer.errors:
@@ -203,8 +203,8 @@ class ProjectBulkAndExportMixin:
                     obj,
                     cast(services.ProjectData, serializer.service_data()),
                     None
-                    if results is None
-                    else [bulk_result_data(r) for r in results.validated_data],
+                    if framework is None
+                    else [bulk_result_data(r) for r in framework.validated_data],
                 )
             )
         try:

@@ -60,7 +60,7 @@ def _issue(model: type[PlanObject], prefix: str) -> str:
     """`<prefix>-000001`, ...: one more than the highest issued so far (archived objects
     keep theirs, so a code is never issued twice)."""
     last = (
-        model._default_manager.filter(code__regex=rf"^{prefix}-[0-9]{{6,}}$")
+        model._default_manager.filter(**{"code__regex": rf"^{prefix}-[0-9]{{6,}}$"})
         .annotate(length=Length("code"))
         .order_by("-length", "-code")
         .values_list("code", flat=True)
@@ -92,12 +92,15 @@ class ProjectScoped(PlanObject):
 
     def audit_related(self) -> dict[str, Any]:
         project_id = self.project_pk()
-        project = Project.objects.filter(pk=project_id).values("code", "is_published").first()
-        agencies = sorted(
-            ProjectAgencyRole.objects.filter(project_id=project_id).values_list(
-                "agency__code", flat=True
+        project = None
+        agencies: list[str] = []
+        if project_id is not None:
+            project = Project.objects.filter(pk=project_id).values("code", "is_published").first()
+            agencies = sorted(
+                ProjectAgencyRole.objects.filter(project_id=project_id).values_list(
+                    "agency__code", flat=True
+                )
             )
-        )
         related: dict[str, Any] = {
             "project_is_published": project["is_published"] if project else None,
             "project_agencies": agencies,

@@ -11,7 +11,7 @@ for single writes, in the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -21,7 +21,11 @@ from workplan.policy import Actor
 
 from .plan_objects import plan_object_change, plan_object_create
 
-CHILDREN = {Result: ("indicators", "result"), Indicator: ("periods", "indicator")}
+# What a kind holds, and the field by which what it holds names it.
+CHILDREN: dict[type[PlanObject], tuple[str, str]] = {
+    Result: ("indicators", "result"),
+    Indicator: ("periods", "indicator"),
+}
 
 
 def _prefixed(exc: ValidationError, prefix: str) -> ValidationError:
@@ -39,7 +43,7 @@ def _upsert(
     model: type[PlanObject],
     parent_field: str,
     parent: PlanObject,
-    items: list[Mapping[str, Any]],
+    items: Sequence[Mapping[str, Any]],
     actor: Actor,
     path: str,
 ) -> bool:
@@ -47,7 +51,8 @@ def _upsert(
     codes = [item["code"] for item in items if item.get("code")]
     if len(codes) != len(set(codes)):
         raise ValidationError({path: "A code appears twice."})
-    existing = {obj.code: obj for obj in model._default_manager.filter(code__in=codes)}
+    rows = model._default_manager.filter(**{"code__in": codes})
+    existing = {obj.code: obj for obj in rows}
     changed = False
     for index, item in enumerate(items):
         where = f"{path}.{index}"
@@ -83,7 +88,7 @@ def _upsert(
 
 
 def project_results_upsert(
-    *, project: Project, results: list[Mapping[str, Any]], actor: Actor
+    *, project: Project, results: Sequence[Mapping[str, Any]], actor: Actor
 ) -> bool:
     """Upsert the project's results (with `indicators`, each with `periods`) by code.
     Returns whether anything was written. Field errors are named by their path

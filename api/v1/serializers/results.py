@@ -109,7 +109,7 @@ class IndicatorPeriodSerializer(PlanSerializer):
     """An indicator's target and actual over a period (IATI `period`)."""
 
     url = serializers.HyperlinkedIdentityField(view_name="period-detail", lookup_field="code")
-    indicator = serializers.SlugRelatedField(
+    indicator: serializers.SlugRelatedField[Indicator] = serializers.SlugRelatedField(
         slug_field="code", read_only=True, help_text="The code of the indicator."
     )
     start = serializers.DateField(
@@ -146,7 +146,7 @@ class IndicatorSerializer(PlanSerializer):
     """What measures a result (IATI `indicator`), with its baseline and periods."""
 
     url = serializers.HyperlinkedIdentityField(view_name="indicator-detail", lookup_field="code")
-    result = serializers.SlugRelatedField(
+    result: serializers.SlugRelatedField[Result] = serializers.SlugRelatedField(
         slug_field="code", read_only=True, help_text="The code of the result."
     )
     measure = CodedValueField(IndicatorMeasure.choices, "IATI IndicatorMeasure", read_only=True)
