@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 from django.apps import apps
@@ -146,6 +146,8 @@ def _write_state(model_name: str, code: str, **changes: Any) -> Callable[[Contex
             state.pop("is_published")  # plan admins only; the example is an editor's
         if model_name == "ProgressReport":
             state = _progress_write_state(state)
+        if model_name in RESULT_WRITE_STATES:
+            state = RESULT_WRITE_STATES[model_name](state)
         return {**state, **changes}
 
     return build
@@ -174,6 +176,55 @@ def _progress_write_state(state: dict[str, Any]) -> dict[str, Any]:
         if state["indicator_en"]
         else None,
     }
+
+
+def _result_write_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A result's audited state as a write sends it (its code is issued, not sent)."""
+    names = ("project", "type", "aggregation_status", "title_en", "title_es")
+    return {name: state[name] for name in (*names, "description_en", "description_es")}
+
+
+def _indicator_write_state(state: dict[str, Any]) -> dict[str, Any]:
+    names = ("result", "measure", "ascending", "title_en", "title_es")
+    body = {name: state[name] for name in (*names, "description_en", "description_es")}
+    has_baseline = state["baseline_year"] is not None or state["baseline_value"] is not None
+    body["baseline"] = (
+        {
+            "year": state["baseline_year"],
+            "value": state["baseline_value"],
+            "comment_en": state["baseline_comment_en"],
+            "comment_es": state["baseline_comment_es"],
+        }
+        if has_baseline
+        else None
+    )
+    return body
+
+
+def _period_write_state(state: dict[str, Any]) -> dict[str, Any]:
+    def measured(kind: str) -> dict[str, Any] | None:
+        value, en, es = (state[f"{kind}_{n}"] for n in ("value", "comment_en", "comment_es"))
+        if value is None and not en and not es:
+            return None
+        return {"value": value, "comment_en": en, "comment_es": es}
+
+    return {
+        "indicator": state["indicator"],
+        "start": state["period_start"],
+        "end": state["period_end"],
+        "target": measured("target"),
+        "actual": measured("actual"),
+        "source": {k: state[f"source_{k}"] for k in ("kind", "title", "publisher", "date", "url")}
+        if state["source_title"]
+        else None,
+    }
+
+
+RESULT_WRITE_STATES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "Result": _result_write_state,
+    "Indicator": _indicator_write_state,
+    "IndicatorPeriod": _period_write_state,
+}
 
 
 NEW_PILLAR = {
@@ -240,6 +291,27 @@ NEW_PROGRESS = {
         "date": "2022-03-01",
     },
 }
+# A result an agency sets for a project it takes part in, an indicator of a result and a
+# period of an indicator of the real plan; codes are issued.
+NEW_RESULT = {
+    "project": "HLED-2021-01",
+    "type": "2",
+    "title_en": "Regional suppliers integrated into semiconductor supply chains",
+    "title_es": "Proveedores regionales integrados en cadenas de suministro de semiconductores",
+}
+NEW_INDICATOR = {
+    "result": "HLED-2021-10-R1",
+    "measure": "1",
+    "ascending": True,
+    "title_en": "Women-led businesses formalised",
+    "title_es": "Empresas encabezadas por mujeres formalizadas",
+}
+NEW_PERIOD = {
+    "indicator": "HLED-2021-11-R1-I1",
+    "start": "2024-08-01",
+    "end": "2024-12-31",
+    "target": {"value": "15", "comment_en": "Autumn 2024 semester"},
+}
 NEW_OBJECTS: dict[str, dict[str, Any]] = {
     "pillars": NEW_PILLAR,
     "goals": NEW_GOAL,
@@ -247,6 +319,9 @@ NEW_OBJECTS: dict[str, dict[str, Any]] = {
     "projects": NEW_PROJECT,
     "meetings": NEW_MEETING,
     "progress": NEW_PROGRESS,
+    "results": NEW_RESULT,
+    "indicators": NEW_INDICATOR,
+    "periods": NEW_PERIOD,
 }
 # A correction an editor makes to the Spanish text of a report on its agency's project.
 PROGRESS_PATCH = {
@@ -288,8 +363,13 @@ RESOURCES = {
     "projects": ("Project", "HLED-2021-01", "HLED-2021-99"),
     "meetings": ("Meeting", "HLED-M-2022-09-12", "HLED-M-1999-01-01"),
     "progress": ("ProgressReport", "HLED-2021-10-PR1", "PR-999999"),
+    "results": ("Result", "HLED-2021-11-R1", "RE-999999"),
+    "indicators": ("Indicator", "HLED-2021-11-R1-I1", "IN-999999"),
+    "periods": ("IndicatorPeriod", "HLED-2021-11-R1-I1-P1", "IP-999999"),
 }
-SINGULAR = {"ProgressReport": "progress report"}
+SINGULAR = {"ProgressReport": "progress report", "IndicatorPeriod": "indicator period"}
+# Resources agency editors write (on projects their agency takes part in).
+EDITOR_RESOURCES = ("projects", "progress", "results", "indicators", "periods")
 
 
 def _archive(model_name: str, *codes: str) -> Callable[[Context], None]:
@@ -361,8 +441,30 @@ def _deliveries_first_failed(ctx: Context) -> None:
         webhooks.webhook_attempt(delivery_id=delivery.pk)
 
 
-# Projects and goals with progress reports are archived after their reports.
-_archive_report_11 = _archive("ProgressReport", "HLED-2021-11-PR1")
+# Projects and goals with progress reports and results are archived after them (results
+# after their indicators, indicators after their periods).
+_archive_period_11 = _archive("IndicatorPeriod", "HLED-2021-11-R1-I1-P1")
+
+
+def _archive_indicator_11(ctx: Context) -> None:
+    _archive_period_11(ctx)
+    _archive("Indicator", "HLED-2021-11-R1-I1")(ctx)
+
+
+def _archive_result_11(ctx: Context) -> None:
+    _archive_indicator_11(ctx)
+    _archive("Result", "HLED-2021-11-R1")(ctx)
+
+
+def _archive_results_10(ctx: Context) -> None:
+    _archive("IndicatorPeriod", "HLED-2021-10-R1-I1-P1", "HLED-2021-10-R1-I2-P1")(ctx)
+    _archive("Indicator", "HLED-2021-10-R1-I1", "HLED-2021-10-R1-I2")(ctx)
+    _archive("Result", "HLED-2021-10-R1")(ctx)
+
+
+def _archive_report_11(ctx: Context) -> None:
+    _archive("ProgressReport", "HLED-2021-11-PR1")(ctx)
+    _archive_result_11(ctx)
 
 
 def _archive_project_11(ctx: Context) -> None:
@@ -372,6 +474,8 @@ def _archive_project_11(ctx: Context) -> None:
 
 def _archive_pillar_p4_children(ctx: Context) -> None:
     _archive("ProgressReport", "HLED-2021-10-PR1", "HLED-2021-11-PR1")(ctx)
+    _archive_results_10(ctx)
+    _archive_result_11(ctx)
     _archive("Project", "HLED-2021-09", "HLED-2021-10", "HLED-2021-11")(ctx)
     _archive("Goal", "P4-G1", "P4-G2", "P4-G3")(ctx)
 
@@ -393,7 +497,10 @@ ARCHIVABLE: dict[str, tuple[str, Callable[[Context], None], Callable[[Context], 
     "agencies": ("MX-EMBAMEX", _archive("Agency", "MX-EMBAMEX"), None),
     "projects": ("HLED-2021-11", _archive_project_11, _archive_report_11),
     "meetings": ("HLED-M-2021-09-09", _archive("Meeting", "HLED-M-2021-09-09"), None),
-    "progress": ("HLED-2021-11-PR1", _archive_report_11, None),
+    "progress": ("HLED-2021-11-PR1", _archive("ProgressReport", "HLED-2021-11-PR1"), None),
+    "results": ("HLED-2021-11-R1", _archive_result_11, _archive_indicator_11),
+    "indicators": ("HLED-2021-11-R1-I1", _archive_indicator_11, _archive_period_11),
+    "periods": ("HLED-2021-11-R1-I1-P1", _archive_period_11, None),
 }
 
 
@@ -432,6 +539,12 @@ def more_examples() -> dict[str, dict[str, Call]]:
             ),
         },
     }
+
+
+def new_about(new: dict[str, Any]) -> str:
+    """What a new object of an example is: its code, or where it goes."""
+    parent = new.get("project") or new.get("result") or new.get("indicator")
+    return str(new.get("code") or f"on {parent}")
 
 
 def success_calls() -> dict[str, tuple[str, Call]]:
@@ -491,6 +604,20 @@ def success_calls() -> dict[str, tuple[str, Call]]:
                 summary="Progress on HLED-2021-01, as its MX-SE editor reports it",
             ),
         ),
+        "projects_results_list": (
+            "GET",
+            Call("/api/v1/projects/HLED-2021-10/results/", summary="Results of HLED-2021-10"),
+        ),
+        "projects_results_create": (
+            "POST",
+            Call(
+                "/api/v1/projects/HLED-2021-01/results/",
+                caller="editor",
+                body={k: v for k, v in NEW_RESULT.items() if k != "project"},
+                headers={"Idempotency-Key": "6e2b8f1a-4c3d-4b7e-9a2f-1d0c5e7b8a93"},
+                summary="A result of HLED-2021-01, as its MX-SE editor sets it",
+            ),
+        ),
         "projects_export_iati": (
             "GET",
             Call("/api/v1/projects/export/iati/", query="goal=P1-G1", summary="Projects of P1-G1"),
@@ -545,24 +672,36 @@ def success_calls() -> dict[str, tuple[str, Call]]:
         ),
     }
     for resource, (model, code, _) in RESOURCES.items():
-        writer = "editor" if resource in ("projects", "progress") else "admin"
+        writer = "editor" if resource in EDITOR_RESOURCES else "admin"
         new: dict[str, Any] = NEW_OBJECTS[resource]
-        replace_changes = {
-            "pillars": {"description_en": "Building back together: supply chains and trade."},
-            "goals": {"description_es": "Cadenas de suministro resilientes en la región."},
-            "agencies": {"website": "https://www.gob.mx/se/"},
-            "projects": {"status": "2", "planned_start": "2022-03-01"},
-            "meetings": {"place_en": "Mexico City, Mexico"},
-            "progress": PROGRESS_PATCH,
-        }[resource]
-        patch = {
-            "pillars": {"name_es": "Reconstruir juntos"},
-            "goals": {"title_en": "Resilient regional supply chains"},
-            "agencies": {"website": "https://www.gob.mx/se/"},
-            "projects": PROJECT_PATCH,
-            "meetings": {"place_en": "Mexico City, Mexico"},
-            "progress": PROGRESS_PATCH,
-        }[resource]
+        replace_changes: dict[str, Any] = cast(
+            dict[str, Any],
+            {
+                "pillars": {"description_en": "Building back together: supply chains and trade."},
+                "goals": {"description_es": "Cadenas de suministro resilientes en la región."},
+                "agencies": {"website": "https://www.gob.mx/se/"},
+                "projects": {"status": "2", "planned_start": "2022-03-01"},
+                "meetings": {"place_en": "Mexico City, Mexico"},
+                "progress": PROGRESS_PATCH,
+                "results": {"description_en": "Women entrepreneurs trained and supported."},
+                "indicators": {"description_en": "Students enrolled for the semester."},
+                "periods": {"target": {"value": "12"}},
+            }[resource],
+        )
+        patch: dict[str, Any] = cast(
+            dict[str, Any],
+            {
+                "pillars": {"name_es": "Reconstruir juntos"},
+                "goals": {"title_en": "Resilient regional supply chains"},
+                "agencies": {"website": "https://www.gob.mx/se/"},
+                "projects": PROJECT_PATCH,
+                "meetings": {"place_en": "Mexico City, Mexico"},
+                "progress": PROGRESS_PATCH,
+                "results": {"type": "2"},
+                "indicators": {"description_es": "Estudiantes inscritos en el semestre."},
+                "periods": {"target": {"value": "12", "comment_en": "Set after the semester"}},
+            }[resource],
+        )
         detail = f"/api/v1/{resource}/{code}/"
         singular = SINGULAR.get(model, model.lower())
         list_query = {
@@ -572,6 +711,9 @@ def success_calls() -> dict[str, tuple[str, Call]]:
             "projects": "pillar=P1&page_size=2",
             "meetings": "kind=ministerial&page_size=2",
             "progress": "pillar=P4",
+            "results": "pillar=P4",
+            "indicators": "project=HLED-2021-10",
+            "periods": "agency=SE",
         }[resource]
         restore_code, archive, before_destroy = ARCHIVABLE[resource]
         calls.update(
@@ -593,7 +735,7 @@ def success_calls() -> dict[str, tuple[str, Call]]:
                         caller=writer,
                         body=new,
                         headers={"Idempotency-Key": "8c6f1d8e-3f5e-4a59-9d63-4d1c1f0b7a21"},
-                        summary=f"New {singular} {new.get('code') or 'on ' + new['project']}",
+                        summary=f"New {singular} {new_about(new)}",
                     ),
                 ),
                 f"{resource}_update": (
@@ -648,6 +790,9 @@ INVALID_BODIES: dict[str, dict[str, Any]] = {
     "projects": {"status": "9", "planned_end": "2021-13-01"},
     "meetings": {"kind": "summit", "date": "2022-02-30"},
     "progress": {"source": {"kind": "rumour", "title": "Heard in a corridor"}},
+    "results": {"type": "7", "title_en": ""},
+    "indicators": {"measure": "9", "baseline": {"year": 1492}},
+    "periods": {"start": "2024-13-01", "target": {"value": "many"}},
     "webhooks": {"url": "ftp://partner.example.org/hooks", "event_types": ["project.move"]},
 }
 BIG_BODY_BYTES = 1024 * 1024 + 1
@@ -667,6 +812,8 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
                 bad = {"projects": [{"code": "HLED-2021-01", "status": "9"}, {"code": "hled 1"}]}
             elif op_id == "projects_progress_create":
                 bad = INVALID_BODIES["progress"]
+            elif op_id == "projects_results_create":
+                bad = INVALID_BODIES["results"]
             elif method == "PATCH":
                 bad = dict(list(bad.items())[:1])
             elif method in ("POST", "PUT") and resource != "webhooks":
@@ -688,8 +835,15 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
             return None
         if op_id.endswith("_restore"):
             return replace(base, caller="editor")
-        if resource in ("projects", "progress"):
-            if op_id in ("projects_create", "projects_bulk_upsert", "progress_create"):
+        if resource in EDITOR_RESOURCES:
+            if op_id in (
+                "projects_create",
+                "projects_bulk_upsert",
+                "progress_create",
+                "results_create",
+                "indicators_create",
+                "periods_create",
+            ):
                 return replace(base, caller="reader")
             return replace(base, caller="other_editor", if_match=conditional)
         return replace(base, caller="editor", if_match=False)
@@ -705,6 +859,8 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
             return replace(base, path="/api/v1/codelists/colours/")
         if op_id.startswith("projects_progress_"):  # a project nobody can see
             return replace(base, path="/api/v1/projects/HLED-2021-99/progress/")
+        if op_id.startswith("projects_results_"):
+            return replace(base, path="/api/v1/projects/HLED-2021-99/results/")
         if op_id.endswith("_list") and resource in (*RESOURCES, "webhooks"):
             return replace(base, query="page=99")
         return None
@@ -721,6 +877,7 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
             not in (
                 "projects",
                 "progress",
+                "periods",
             )
         ):
             code = RESOURCES[resource][1]
@@ -752,6 +909,7 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
 
 def _archive_pillar_rest(ctx: Context) -> None:
     _archive("ProgressReport", "HLED-2021-10-PR1")(ctx)
+    _archive_results_10(ctx)
     _archive("Project", "HLED-2021-09", "HLED-2021-10")(ctx)
     _archive("Goal", "P4-G1", "P4-G2")(ctx)
     _archive("Pillar", "P4")(ctx)
@@ -800,8 +958,12 @@ def _key_used(success: Call) -> Callable[[Context], None]:
             first["projects"] = first["projects"][:1]
         elif "code" in first:
             first["code"] = first["code"][:-1] + "9"
-        else:  # an issued code: another text makes it another request
+        elif "narrative_en" in first:  # an issued code: another text makes it another request
             first["narrative_en"] = first["narrative_en"].replace("workshops", "meetings")
+        elif "title_en" in first:
+            first["title_en"] += " (first version)"
+        else:
+            first["end"] = "2024-11-30"
         response = ctx.send(
             "POST", success.path, caller=success.caller, body=first, headers=success.headers
         )

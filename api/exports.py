@@ -294,7 +294,190 @@ def iati_activity(project: Project) -> ET.Element:
             "value",
             {"currency": project.budget_currency, "value-date": project.planned_start.isoformat()},
         ).text = str(project.budget_amount)
+    for element in iati_results(project_results(project)):
+        activity.append(element)
     return activity
+
+
+# -- IATI results ------------------------------------------------------------------------
+# Kept apart from the activity: `iati_results` takes plain rows (a project's results with
+# their indicators and periods, as `project_results` reads them or as `.values()` gives
+# them), so any way of reading projects can use it.
+
+RESULT_FIELDS = (
+    "type",
+    "aggregation_status",
+    "title_en",
+    "title_es",
+    "description_en",
+    "description_es",
+)
+INDICATOR_FIELDS = (
+    "measure",
+    "ascending",
+    "title_en",
+    "title_es",
+    "description_en",
+    "description_es",
+    "baseline_year",
+    "baseline_value",
+    "baseline_comment_en",
+    "baseline_comment_es",
+)
+PERIOD_FIELDS = (
+    "period_start",
+    "period_end",
+    "target_value",
+    "target_comment_en",
+    "target_comment_es",
+    "actual_value",
+    "actual_comment_en",
+    "actual_comment_es",
+)
+
+
+def project_results(project: Project) -> list[dict[str, Any]]:
+    """The project's active results as rows, each with its active indicators and their
+    active periods, by code. Uses `active_results` when the caller prefetched it."""
+    from workplan.models import Result
+
+    results: Any = getattr(project, "active_results", None)
+    if results is None:
+        results = Result.objects.filter(project=project, archived_at__isnull=True).prefetch_related(
+            *RESULT_PREFETCHES
+        )
+    return [
+        {
+            **{name: getattr(result, name) for name in RESULT_FIELDS},
+            "indicators": [
+                {
+                    **{name: getattr(indicator, name) for name in INDICATOR_FIELDS},
+                    "periods": [
+                        {name: getattr(period, name) for name in PERIOD_FIELDS}
+                        for period in indicator.active_periods
+                    ],
+                }
+                for indicator in result.active_indicators
+            ],
+        }
+        for result in results
+    ]
+
+
+def _prefetches() -> list[Any]:
+    from django.db.models import Prefetch
+
+    from workplan.models import Indicator, IndicatorPeriod
+
+    periods = Prefetch(
+        "periods",
+        queryset=IndicatorPeriod.objects.filter(archived_at__isnull=True).order_by("code"),
+        to_attr="active_periods",
+    )
+    indicators = Prefetch(
+        "indicators",
+        queryset=Indicator.objects.filter(archived_at__isnull=True)
+        .order_by("code")
+        .prefetch_related(periods),
+        to_attr="active_indicators",
+    )
+    return [indicators]
+
+
+RESULT_PREFETCHES = _prefetches()
+
+
+def results_prefetch() -> Any:
+    """What a project queryset prefetches so `project_results` runs no query per project."""
+    from django.db.models import Prefetch
+
+    from workplan.models import Result
+
+    return Prefetch(
+        "results",
+        queryset=Result.objects.filter(archived_at__isnull=True)
+        .order_by("code")
+        .prefetch_related(*RESULT_PREFETCHES),
+        to_attr="active_results",
+    )
+
+
+def _boolean(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _value(value: Any) -> dict[str, str]:
+    return {} if value is None else {"value": str(value)}
+
+
+def _comment(parent: ET.Element, row: dict[str, Any], base: str) -> None:
+    texts = {lang: row.get(f"{base}_{lang}") or "" for lang in ("en", "es")}
+    if any(texts.values()):
+        _narratives(ET.SubElement(parent, "comment"), texts)
+
+
+def iati_results(results: Iterable[dict[str, Any]]) -> list[ET.Element]:
+    """IATI 2.03 `result` elements (type, title, description; indicators with measure,
+    ascending, baseline and periods with target and actual).
+
+    What IATI requires and a record may lack is left out rather than invented: a result
+    without indicators, a baseline without a year, a period without both its dates.
+    """
+    elements = []
+    for result in results:
+        if not result["indicators"]:
+            continue
+        attributes = {"type": result["type"]}
+        if result["aggregation_status"] is not None:
+            attributes["aggregation-status"] = _boolean(result["aggregation_status"])
+        element = ET.Element("result", attributes)
+        _narratives(
+            ET.SubElement(element, "title"), {"en": result["title_en"], "es": result["title_es"]}
+        )
+        if result["description_en"] or result["description_es"]:
+            _narratives(
+                ET.SubElement(element, "description"),
+                {"en": result["description_en"], "es": result["description_es"]},
+            )
+        for row in result["indicators"]:
+            indicator = ET.SubElement(
+                element,
+                "indicator",
+                {"measure": row["measure"], "ascending": _boolean(row["ascending"])},
+            )
+            _narratives(
+                ET.SubElement(indicator, "title"), {"en": row["title_en"], "es": row["title_es"]}
+            )
+            if row["description_en"] or row["description_es"]:
+                _narratives(
+                    ET.SubElement(indicator, "description"),
+                    {"en": row["description_en"], "es": row["description_es"]},
+                )
+            if row["baseline_year"] is not None:
+                baseline = ET.SubElement(
+                    indicator,
+                    "baseline",
+                    {"year": str(row["baseline_year"]), **_value(row["baseline_value"])},
+                )
+                _comment(baseline, row, "baseline_comment")
+            for period_row in row["periods"]:
+                if period_row["period_start"] is None or period_row["period_end"] is None:
+                    continue
+                period = ET.SubElement(indicator, "period")
+                for name in ("period_start", "period_end"):
+                    ET.SubElement(
+                        period, name.replace("_", "-"), {"iso-date": period_row[name].isoformat()}
+                    )
+                for kind in ("target", "actual"):
+                    value = period_row[f"{kind}_value"]
+                    if value is None and not (
+                        period_row[f"{kind}_comment_en"] or period_row[f"{kind}_comment_es"]
+                    ):
+                        continue
+                    measured = ET.SubElement(period, kind, _value(value))
+                    _comment(measured, period_row, f"{kind}_comment")
+        elements.append(element)
+    return elements
 
 
 def stream_iati(projects: Iterable[Project]) -> Iterator[bytes]:

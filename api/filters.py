@@ -13,10 +13,19 @@ from django.db.models import Model, Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from api.errors import QueryParameterError
-from workplan.choices import ActivityStatus, MeetingKind, SourceKind, country_choices
+from workplan.choices import (
+    ActivityStatus,
+    IndicatorMeasure,
+    MeetingKind,
+    ResultType,
+    SourceKind,
+    country_choices,
+)
 from workplan.models import (
     Agency,
     Goal,
+    Indicator,
+    IndicatorPeriod,
     Meeting,
     MeetingChair,
     MeetingProject,
@@ -24,6 +33,7 @@ from workplan.models import (
     ProgressReport,
     Project,
     ProjectAgencyRole,
+    Result,
 )
 from workplan.search import SearchFields, search
 
@@ -403,3 +413,97 @@ class ProgressReportFilterSet(ProjectProgressFilterSet):
 
     class Meta(ProjectProgressFilterSet.Meta):
         pass
+
+
+def _placement_filters(prefix: str) -> dict[str, CodeFilter]:
+    """`project`, `goal`, `pillar` and `agency` of an object under a project (`prefix`
+    is the path to the project: `project`, `result__project`, ...)."""
+    return {
+        "project": CodeFilter(
+            model=Project,
+            field_name=prefix,
+            visible_only=True,
+            label="Code(s) of the project, e.g. HLED-2021-10.",
+        ),
+        "goal": CodeFilter(
+            model=Goal,
+            field_name=f"{prefix}__goal",
+            label="Goal code(s) of the project, e.g. P4-G2.",
+        ),
+        "pillar": CodeFilter(
+            model=Pillar,
+            field_name=f"{prefix}__goal__pillar",
+            label="Pillar code(s) of the project, e.g. P4.",
+        ),
+        "agency": CodeFilter(
+            model=Agency,
+            keys=("acronym", "code"),
+            through=(ProjectAgencyRole, "project", "agency"),
+            owner_lookup=prefix,
+            label="Agency taking part in the project: acronym (e.g. SE) or code.",
+        ),
+    }
+
+
+RESULT_ORDERING = django_filters.OrderingFilter(
+    fields=(("code", "code"), ("created_at", "created_at"), ("updated_at", "updated_at"))
+)
+
+
+class ProjectResultFilterSet(PlanFilterSet):
+    """Filters of a project's results."""
+
+    type = ListFilter(choices=ResultType.choices, label="IATI ResultType code(s), e.g. 1.")
+    ordering = RESULT_ORDERING
+
+    class Meta:
+        model = Result
+        fields: list[str] = []
+
+
+class ResultFilterSet(ProjectResultFilterSet):
+    """Filters of every result: also by where in the plan its project is."""
+
+    # The same four filters on every kind of object under a project; declared once.
+    locals().update(_placement_filters("project"))
+
+    class Meta(ProjectResultFilterSet.Meta):
+        pass
+
+
+class IndicatorFilterSet(PlanFilterSet):
+    """Filters of indicators: by result, measure and where in the plan the project is."""
+
+    result = CodeFilter(model=Result, field_name="result", label="Code(s) of the result.")
+    measure = ListFilter(
+        choices=IndicatorMeasure.choices, label="IATI IndicatorMeasure code(s), e.g. 1."
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=(("code", "code"), ("created_at", "created_at"), ("updated_at", "updated_at"))
+    )
+    locals().update(_placement_filters("result__project"))
+
+    class Meta:
+        model = Indicator
+        fields: list[str] = []
+
+
+class IndicatorPeriodFilterSet(PlanFilterSet):
+    """Filters of indicator periods: by indicator and where in the plan the project is."""
+
+    indicator = CodeFilter(
+        model=Indicator, field_name="indicator", label="Code(s) of the indicator."
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("period_end", "period_end"),
+            ("code", "code"),
+            ("created_at", "created_at"),
+            ("updated_at", "updated_at"),
+        )
+    )
+    locals().update(_placement_filters("indicator__result__project"))
+
+    class Meta:
+        model = IndicatorPeriod
+        fields: list[str] = []

@@ -108,6 +108,18 @@ TAGS: list[dict[str, str]] = [
         "(`/projects/{code}/progress/`), plan admins on any project and on goals.",
     },
     {
+        "name": "results",
+        "description": "A project's results framework, as IATI models it: results "
+        "(`/results/`, `/projects/{code}/results/`; output, outcome, impact or other), the "
+        "indicators that measure them (`/indicators/`, with their `result`: measure, "
+        "direction, optional baseline) and the indicators' periods (`/periods/`, with their "
+        "`indicator`: optional dates, target and actual, and where the actual was "
+        "published). A result is read with its indicators and their periods. All are seen "
+        "as their project is; agency editors write them on their agency's projects, plan "
+        "admins on any. Each has an issued code, a version (ETag, If-Match) and its own "
+        "changes in the feed.",
+    },
+    {
         "name": "plan",
         "description": "The whole plan in one document, with an ETag: the simplest way to "
         "mirror it.",
@@ -142,7 +154,15 @@ TAGS: list[dict[str, str]] = [
 TAG_GROUPS = [
     {
         "name": "The plan",
-        "tags": ["pillars", "goals", "agencies", "projects", "meetings", "progress"],
+        "tags": [
+            "pillars",
+            "goals",
+            "agencies",
+            "projects",
+            "meetings",
+            "progress",
+            "results",
+        ],
     },
     {
         "name": "Integration",

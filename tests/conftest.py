@@ -141,6 +141,9 @@ PLAN_MODELS = [
     "workplan.MeetingSource",
     "workplan.MeetingProject",
     "workplan.ProgressReport",
+    "workplan.Result",
+    "workplan.Indicator",
+    "workplan.IndicatorPeriod",
     "workplan.AuditEvent",
     "workplan.ImportBaseline",
 ]

@@ -1,6 +1,7 @@
 """Factories for tests. Invented data lives only here and in the benchmark data set."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import factory
@@ -13,6 +14,8 @@ from workplan.models import (
     AgencyMembership,
     ApiToken,
     Goal,
+    Indicator,
+    IndicatorPeriod,
     Meeting,
     MeetingChair,
     MeetingProject,
@@ -23,6 +26,7 @@ from workplan.models import (
     ProjectAgencyRole,
     ProjectCountry,
     ProjectLink,
+    Result,
     TokenScope,
 )
 from workplan.policy import SYSTEM
@@ -198,3 +202,37 @@ class ApiTokenFactory(DjangoModelFactory):
         token = model_class(*args, **kwargs)
         token.plaintext = api_token_issue(actor=SYSTEM, token=token)
         return token
+
+
+class ResultFactory(DjangoModelFactory):
+    class Meta:
+        model = Result
+
+    code = factory.Sequence(lambda n: f"TEST-RE-{n:04d}")
+    project = factory.SubFactory(ProjectFactory)
+    type = "1"
+    title_en = factory.Sequence(lambda n: f"Result {n}")
+    title_es = factory.Sequence(lambda n: f"Resultado {n}")
+
+
+class IndicatorFactory(DjangoModelFactory):
+    class Meta:
+        model = Indicator
+
+    code = factory.Sequence(lambda n: f"TEST-IN-{n:04d}")
+    result = factory.SubFactory(ResultFactory)
+    measure = "1"
+    title_en = factory.Sequence(lambda n: f"Indicator {n}")
+    title_es = factory.Sequence(lambda n: f"Indicador {n}")
+
+
+class IndicatorPeriodFactory(DjangoModelFactory):
+    class Meta:
+        model = IndicatorPeriod
+
+    code = factory.Sequence(lambda n: f"TEST-IP-{n:04d}")
+    indicator = factory.SubFactory(IndicatorFactory)
+    period_start = date(2030, 1, 1)
+    period_end = date(2030, 6, 30)
+    target_value = Decimal("100")
+    actual_value = Decimal("80")

@@ -25,6 +25,8 @@ from workplan.models import (
     ApiToken,
     AuditEvent,
     Goal,
+    Indicator,
+    IndicatorPeriod,
     Meeting,
     MeetingChair,
     MeetingProject,
@@ -36,6 +38,7 @@ from workplan.models import (
     ProjectAgencyRole,
     ProjectCountry,
     ProjectLink,
+    Result,
     WebhookAttempt,
     WebhookDelivery,
     WebhookSubscription,
@@ -284,12 +287,63 @@ class PlanObjectAdmin(ServiceAdmin):
                 )
             )
             obj.version = fresh.version
-            return
-        created = self.run_service(
-            lambda: services.plan_object_create(model=self.model, data=data, actor=actor)
-        )
-        obj.pk, obj.version = created.pk, created.version
-        obj._state.adding, obj._state.db = False, created._state.db
+        else:
+            created = self.run_service(
+                lambda: services.plan_object_create(model=self.model, data=data, actor=actor)
+            )
+            obj.pk, obj.version = created.pk, created.version
+            obj._state.adding, obj._state.db = False, created._state.db
+        self.save_plan_inlines(actor, obj, formsets)
+
+    def save_plan_inlines(self, actor: services.Actor, parent: PlanObject, formsets: Any) -> None:
+        """Save inlines of plan objects of their own (a result's indicators) through the
+        services, each with the version its row was read at: created, changed, or archived
+        when marked for deletion. In the admin's transaction, so any refusal undoes the
+        whole save and the form comes back with the reasons."""
+        parent = type(parent)._default_manager.get(pk=parent.pk)
+        for formset in formsets or []:
+            model = formset.model
+            if not issubclass(model, PlanObject):
+                continue
+            fields = {f.name for f in model._meta.get_fields()}
+            for row in formset.forms:
+                if not row.has_changed() or not hasattr(row, "cleaned_data"):
+                    continue
+                instance = row.instance
+                if instance.pk is None:
+                    if row.cleaned_data.get("DELETE"):
+                        continue
+                    data = {
+                        name: value
+                        for name, value in row.cleaned_data.items()
+                        if name in fields and name not in ("id", formset.fk.name)
+                    }
+                    data[formset.fk.name] = parent
+                    self.run_service(
+                        lambda m=model, d=data: services.plan_object_create(
+                            model=m, data=d, actor=actor
+                        )
+                    )
+                    continue
+                fresh = model._default_manager.get(pk=instance.pk)
+                expected = row.cleaned_data.get("loaded_version")
+                if row.cleaned_data.get("DELETE"):
+                    self.run_service(
+                        lambda o=fresh, v=expected: services.plan_object_archive(
+                            obj=o, actor=actor, expected_version=v
+                        )
+                    )
+                    continue
+                data = {
+                    name: row.cleaned_data[name]
+                    for name in row.changed_data
+                    if name in fields and name in row.cleaned_data
+                }
+                self.run_service(
+                    lambda o=fresh, d=data, v=expected: services.plan_object_change(
+                        obj=o, data=d, actor=actor, expected_version=v
+                    )
+                )
 
     def construct_change_message(
         self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
@@ -685,6 +739,168 @@ class ProgressReportAdmin(PlanObjectAdmin):
         if db_field.name == "project" and field is not None and not actor.is_admin:
             # Agency editors report on their agency's projects only (the service checks too).
             field.queryset = Project.objects.editable_by(actor)
+        return field
+
+
+# -- results, indicators and periods ---------------------------------------------------------
+
+
+class PlanObjectInline(admin.StackedInline):
+    """Plan objects of their own under a parent (a result's indicators): each row carries
+    the version it was read at and is saved through the services by the parent's admin
+    (`save_plan_inlines`); "delete" archives. Only active rows are shown."""
+
+    form = PlanObjectForm
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(archived_at__isnull=True)
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        code = formset.form.base_fields.get("code")
+        if code is not None:
+            # Left blank, the service issues the next code.
+            code.required = False
+            code.help_text = "Leave blank to have a code issued."
+        return formset
+
+    def _may(self, request: HttpRequest, obj: Any, action: Action) -> bool:
+        actor = admin_actor(request)
+        if obj is None:
+            return policy.can(actor, Action.CREATE, model=self.parent_model)
+        return obj.archived_at is None and policy.can(actor, action, obj)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_staff and admin_actor(request).role)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj, Action.UPDATE)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj, Action.UPDATE)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, obj, Action.ARCHIVE)
+
+
+class IndicatorInline(PlanObjectInline):
+    model = Indicator
+    fields = (
+        "code",
+        ("measure", "ascending"),
+        ("title_en", "title_es"),
+        ("baseline_year", "baseline_value"),
+        "loaded_version",
+    )
+
+
+class IndicatorPeriodInline(PlanObjectInline):
+    model = IndicatorPeriod
+    fields = (
+        "code",
+        ("period_start", "period_end"),
+        ("target_value", "actual_value"),
+        ("actual_comment_en", "actual_comment_es"),
+        "source_title",
+        "loaded_version",
+    )
+
+
+def _editable_parent(field: Any, request: HttpRequest, model: type[PlanObject]) -> Any:
+    """Agency editors attach objects only under parents their agency takes part in (the
+    service checks too)."""
+    actor = admin_actor(request)
+    if field is not None and not actor.is_admin:
+        field.queryset = model._default_manager.editable_by(actor)  # type: ignore[attr-defined]
+    return field
+
+
+class IssuedCodeAdmin(PlanObjectAdmin):
+    """Objects whose code is issued when left blank (results, indicators, periods)."""
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and "code" in form.base_fields:
+            form.base_fields["code"].required = False
+            form.base_fields["code"].help_text = "Leave blank to have a code issued."
+        return form
+
+
+@admin.register(Result)
+class ResultAdmin(IssuedCodeAdmin):
+    list_display = ("code", "project", "type", "title_en", "archived_at", "updated_at")
+    list_filter = ("type", ArchivedFilter)
+    list_select_related = ("project",)
+    search_fields = ("code", "title_en", "title_es", "project__code")
+    autocomplete_fields = ("project",)
+    inlines = [IndicatorInline]
+    fieldsets = (
+        (None, {"fields": ("code", "project", "type", "aggregation_status")}),
+        ("English", {"fields": ("title_en", "description_en")}),
+        ("Spanish", {"fields": ("title_es", "description_es")}),
+        ("Record", {"fields": TIMESTAMPS}),
+    )
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return _editable_parent(field, request, Project) if db_field.name == "project" else field
+
+
+@admin.register(Indicator)
+class IndicatorAdmin(IssuedCodeAdmin):
+    list_display = ("code", "result", "measure", "ascending", "title_en", "archived_at")
+    list_filter = ("measure", ArchivedFilter)
+    list_select_related = ("result",)
+    search_fields = ("code", "title_en", "title_es", "result__code")
+    autocomplete_fields = ("result",)
+    inlines = [IndicatorPeriodInline]
+    fieldsets = (
+        (None, {"fields": ("code", "result", "measure", "ascending")}),
+        ("English", {"fields": ("title_en", "description_en", "baseline_comment_en")}),
+        ("Spanish", {"fields": ("title_es", "description_es", "baseline_comment_es")}),
+        ("Baseline", {"fields": ("baseline_year", "baseline_value")}),
+        ("Record", {"fields": TIMESTAMPS}),
+    )
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return _editable_parent(field, request, Result) if db_field.name == "result" else field
+
+
+@admin.register(IndicatorPeriod)
+class IndicatorPeriodAdmin(IssuedCodeAdmin):
+    list_display = ("code", "indicator", "period_start", "period_end", "target_value")
+    list_filter = (ArchivedFilter,)
+    list_select_related = ("indicator",)
+    search_fields = ("code", "indicator__code", "source_title")
+    autocomplete_fields = ("indicator",)
+    fieldsets = (
+        (None, {"fields": ("code", "indicator", ("period_start", "period_end"))}),
+        ("Target", {"fields": ("target_value", "target_comment_en", "target_comment_es")}),
+        ("Actual", {"fields": ("actual_value", "actual_comment_en", "actual_comment_es")}),
+        (
+            "Source of the actual",
+            {
+                "fields": (
+                    "source_kind",
+                    "source_title",
+                    "source_publisher",
+                    "source_date",
+                    "source_url",
+                )
+            },
+        ),
+        ("Record", {"fields": TIMESTAMPS}),
+    )
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "indicator":
+            return _editable_parent(field, request, Indicator)
         return field
 
 

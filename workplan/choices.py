@@ -88,6 +88,25 @@ class SourceKind(models.TextChoices):
     ENTERED = "entered", _("Entered by an agency")
 
 
+class ResultType(models.TextChoices):
+    """IATI ResultType codelist."""
+
+    OUTPUT = "1", _("Output")
+    OUTCOME = "2", _("Outcome")
+    IMPACT = "3", _("Impact")
+    OTHER = "9", _("Other")
+
+
+class IndicatorMeasure(models.TextChoices):
+    """IATI IndicatorMeasure codelist."""
+
+    UNIT = "1", _("Unit")
+    PERCENTAGE = "2", _("Percentage")
+    NOMINAL = "3", _("Nominal")
+    ORDINAL = "4", _("Ordinal")
+    QUALITATIVE = "5", _("Qualitative")
+
+
 @cache
 def country_choices() -> list[tuple[str, str]]:
     """ISO 3166-1 alpha-2 codes with their English names."""

@@ -22,10 +22,12 @@ from django.db import models
 from workplan.choices import (
     ActivityStatus,
     AssignmentSource,
+    IndicatorMeasure,
     MeetingKind,
     MeetingProjectKind,
     OrganisationRole,
     OrganisationType,
+    ResultType,
     SourceKind,
 )
 
@@ -98,6 +100,19 @@ SPANISH: dict[type[models.TextChoices], dict[str, str]] = {
     MeetingProjectKind: {
         "reviewed": "Revisado en la reunión",
         "launched": "Presentado en la reunión",
+    },
+    ResultType: {
+        "1": "Producto",
+        "2": "Efecto directo",
+        "3": "Impacto",
+        "9": "Otro",
+    },
+    IndicatorMeasure: {
+        "1": "Unidad",
+        "2": "Porcentaje",
+        "3": "Nominal",
+        "4": "Ordinal",
+        "5": "Cualitativo",
     },
     SourceKind: {
         "stated": "Declarado por un gobierno en un comunicado publicado",
@@ -188,6 +203,18 @@ REGISTRY: dict[str, Codelist] = {
             "Where a progress report comes from (`kind` of its source).",
             "De dónde proviene un informe de avance (`kind` de su fuente).",
             from_choices(SourceKind),
+        ),
+        Codelist(
+            "result-type",
+            "IATI ResultType: what level of change a project's result is (`type`).",
+            "IATI ResultType: el nivel de cambio de un resultado de un proyecto (`type`).",
+            from_choices(ResultType),
+        ),
+        Codelist(
+            "indicator-measure",
+            "IATI IndicatorMeasure: how an indicator is measured (`measure`).",
+            "IATI IndicatorMeasure: cómo se mide un indicador (`measure`).",
+            from_choices(IndicatorMeasure),
         ),
         Codelist(
             "country",

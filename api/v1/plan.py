@@ -20,8 +20,9 @@ from .serializers import (
     PillarSerializer,
     ProgressReportSerializer,
     ProjectSerializer,
+    ResultSerializer,
 )
-from .views import PROGRESS_QUERYSET, MeetingViewSet
+from .views import PROGRESS_QUERYSET, RESULT_QUERYSET, MeetingViewSet
 
 
 class PlanGoalSerializer(GoalSerializer):
@@ -50,6 +51,11 @@ class PlanDocumentSerializer(serializers.Serializer):
     progress = ProgressReportSerializer(
         many=True, help_text="Progress reported on projects and goals, oldest first."
     )
+    results = ResultSerializer(
+        many=True,
+        help_text="Results of the projects shown, by code, each with its indicators and "
+        "their periods.",
+    )
 
 
 class PlanView(ProblemResponseMixin, generics.GenericAPIView):
@@ -63,7 +69,8 @@ class PlanView(ProblemResponseMixin, generics.GenericAPIView):
         operation_id="plan_retrieve",
         summary="Retrieve the whole plan",
         description=(
-            "Pillars with their goals and each goal's projects, and every agency, in one "
+            "Pillars with their goals and each goal's projects, every agency, the meetings, "
+            "the progress reported and the projects' results (with indicators and periods), in one "
             "document: what the caller may see, in the negotiated language (`lang=all` for "
             "both). Carries an ETag; send it in If-None-Match to get a 304 when nothing changed."
         ),
@@ -103,13 +110,20 @@ class PlanView(ProblemResponseMixin, generics.GenericAPIView):
         # The same querysets as the resources' own lists, so the plan shows them alike.
         meetings = MeetingViewSet.queryset.visible_to(user)
         progress = PROGRESS_QUERYSET.visible_to(user)
+        results = RESULT_QUERYSET.visible_to(user).order_by("code")
         context = {
             "request": request,
             "language": language,
             "projects_by_goal": projects_by_goal,
         }
         data = PlanDocumentSerializer(
-            {"pillars": pillars, "agencies": agencies, "meetings": meetings, "progress": progress},
+            {
+                "pillars": pillars,
+                "agencies": agencies,
+                "meetings": meetings,
+                "progress": progress,
+                "results": results,
+            },
             context=context,
         ).data
         return etag_response(request, language, data)

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import ItemErrors, flatten_errors
-from api.exports import stream_csv, stream_iati
+from api.exports import results_prefetch, stream_csv, stream_iati
 from api.idempotency import idempotent
 from api.parsers import NulCharacters
 from api.renderers import CSVRenderer, IATIXMLRenderer
@@ -24,6 +24,7 @@ from workplan import services
 from workplan.models.base import CODE_PATTERN, code_validator
 
 from .serializers.projects import ProjectWriteSerializer
+from .serializers.results import BulkResultSerializer, bulk_result_data
 
 CODE_RE = re.compile(CODE_PATTERN)
 
@@ -31,7 +32,14 @@ CODE_RE = re.compile(CODE_PATTERN)
 class ProjectBulkItemSerializer(ProjectWriteSerializer):
     """One project of a bulk request: `code` always; for a new code also what creating a
     project needs (`goal`, `title_en`, `title_es`, ...), for an existing one only the fields
-    to change."""
+    to change. `results` (optional) upserts the project's results by code, each with its
+    `indicators` and their `periods` (also by code; without a code one is issued);
+    results, indicators and periods not sent are left as they are."""
+
+    results = BulkResultSerializer(many=True, required=False)
+
+    class Meta(ProjectWriteSerializer.Meta):
+        fields = [*ProjectWriteSerializer.Meta.fields, "results"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,7 +111,10 @@ class ProjectBulkAndExportMixin:
             "the fields sent (as PATCH); new codes are created. The same permissions, "
             "audit entries and webhooks apply as for single writes. On any failure nothing "
             "is written and the 400 problem lists each failing item's `index`, "
-            "`item_code` and field errors. Accepts Idempotency-Key."
+            "`item_code` and field errors. Accepts Idempotency-Key. An item's `results` "
+            "upserts the project's results by code (with their `indicators` and `periods`, "
+            "also by code; new ones without a code get one issued); those not sent are "
+            "left as they are."
         ),
         request=ProjectBulkSerializer,
         responses={200: ProjectBulkResultSerializer},
@@ -170,15 +181,30 @@ class ProjectBulkAndExportMixin:
                 errors += _item_errors(index, code, problem)
                 continue
             obj = targets.projects.get(code)
+            fields = {name: value for name, value in raw.items() if name != "results"}
             serializer = ProjectWriteSerializer(
-                obj, data=raw, partial=obj is not None, context=context
+                obj, data=fields, partial=obj is not None, context=context
             )
-            if not serializer.is_valid():
-                errors += _item_errors(index, code, serializer.errors)
+            framework: Any = None  # the project's results, when the item sends them
+            if "results" in raw:
+                framework = BulkResultSerializer(data=raw["results"], many=True, context=context)
+            valid = serializer.is_valid()
+            if framework is not None and not framework.is_valid():
+                errors += _item_errors(index, code, {"results": framework.errors})
+                valid = False
+            if not valid:
+                if serializer.errors:
+                    errors += _item_errors(index, code, serializer.errors)
                 continue
             items.append(
                 services.BulkItem(
-                    index, code, obj, cast(services.ProjectData, serializer.service_data())
+                    index,
+                    code,
+                    obj,
+                    cast(services.ProjectData, serializer.service_data()),
+                    None
+                    if framework is None
+                    else [bulk_result_data(r) for r in framework.validated_data],
                 )
             )
         try:
@@ -224,8 +250,10 @@ class ProjectBulkAndExportMixin:
         first = next(chunks, None)
         return itertools.chain([] if first is None else [first], chunks)
 
-    def _export_queryset(self) -> Any:
+    def _export_queryset(self, *, with_results: bool = False) -> Any:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        if with_results:
+            queryset = queryset.prefetch_related(results_prefetch())
         if not queryset.query.order_by:
             queryset = queryset.order_by("code")
         return queryset.iterator(chunk_size=200)
@@ -260,7 +288,10 @@ class ProjectBulkAndExportMixin:
             "The projects the list would return, as an IATI 2.03 `iati-activities` "
             "document: one `iati-activity` per project with identifier, reporting "
             "organisation, English and Spanish narratives, participating organisations and "
-            "roles, status, dates and recipient countries. Streamed."
+            "roles, status, dates, recipient countries, and the project's results "
+            "(`result` with its indicators, baselines and periods; results without "
+            "indicators, baselines without a year and periods without both dates are left "
+            "out, as IATI requires them). Streamed."
         ),
         responses={
             (200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="IATI XML."),
@@ -271,7 +302,7 @@ class ProjectBulkAndExportMixin:
     )
     def export_iati(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         response = StreamingHttpResponse(
-            self._started(stream_iati(self._export_queryset())),
+            self._started(stream_iati(self._export_queryset(with_results=True))),
             content_type="application/xml; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="iati-activities.xml"'

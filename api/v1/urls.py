@@ -29,6 +29,9 @@ router.register("agencies", views.AgencyViewSet, basename="agency")
 router.register("projects", views.ProjectViewSet, basename="project")
 router.register("meetings", views.MeetingViewSet, basename="meeting")
 router.register("progress", views.ProgressReportViewSet, basename="progress")
+router.register("results", views.ResultViewSet, basename="result")
+router.register("indicators", views.IndicatorViewSet, basename="indicator")
+router.register("periods", views.IndicatorPeriodViewSet, basename="period")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 
 # The documentation pages answer GET and HEAD only (OPTIONS has no template to render).
@@ -67,6 +70,14 @@ urlpatterns = [
             {"get": "list", "post": "create"}, basename="progress", detail=False
         ),
         name="project-progress-list",
+    ),
+    # A project's results, located (and reversed) at /results/{code}/.
+    re_path(
+        rf"^projects/(?P<project_code>{CODE_URL_PATTERN})/results/$",
+        views.ProjectResultViewSet.as_view(
+            {"get": "list", "post": "create"}, basename="result", detail=False
+        ),
+        name="project-results-list",
     ),
     *router.urls,
     re_path(r"^.*$", not_found_view),

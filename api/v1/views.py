@@ -9,16 +9,22 @@ from api.base import PlanViewSet
 from api.filters import (
     AgencyFilterSet,
     GoalFilterSet,
+    IndicatorFilterSet,
+    IndicatorPeriodFilterSet,
     MeetingFilterSet,
     PillarFilterSet,
     ProgressReportFilterSet,
     ProjectFilterSet,
     ProjectProgressFilterSet,
+    ProjectResultFilterSet,
+    ResultFilterSet,
 )
 from api.schema import resource_docs
 from workplan.models import (
     Agency,
     Goal,
+    Indicator,
+    IndicatorPeriod,
     Meeting,
     MeetingChair,
     MeetingProject,
@@ -27,6 +33,7 @@ from workplan.models import (
     ProgressReport,
     Project,
     ProjectAgencyRole,
+    Result,
 )
 from workplan.models.meetings import PUBLIC_LINK
 
@@ -39,6 +46,10 @@ from .serializers import (
     GoalBriefSerializer,
     GoalSerializer,
     GoalWriteSerializer,
+    IndicatorPeriodSerializer,
+    IndicatorPeriodWriteSerializer,
+    IndicatorSerializer,
+    IndicatorWriteSerializer,
     MeetingBriefSerializer,
     MeetingSerializer,
     MeetingWriteSerializer,
@@ -50,8 +61,11 @@ from .serializers import (
     ProgressReportWriteSerializer,
     ProjectBriefSerializer,
     ProjectProgressWriteSerializer,
+    ProjectResultWriteSerializer,
     ProjectSerializer,
     ProjectWriteSerializer,
+    ResultSerializer,
+    ResultWriteSerializer,
 )
 
 ADMINS = "plan admins"
@@ -237,3 +251,107 @@ class ProjectProgressViewSet(PlanViewSet):
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "project": self.project}
+
+
+# -- results, indicators and periods ------------------------------------------------------
+
+RESULT_WRITERS = (
+    "agency editors, on projects their agency takes part in, and plan admins (on any project)"
+)
+ACTIVE_PERIODS = Prefetch(
+    "periods",
+    queryset=IndicatorPeriod.objects.active().order_by("code"),
+    to_attr="active_periods",
+)
+ACTIVE_INDICATORS = Prefetch(
+    "indicators",
+    queryset=Indicator.objects.active().order_by("code").prefetch_related(ACTIVE_PERIODS),
+    to_attr="active_indicators",
+)
+RESULT_QUERYSET = Result.objects.select_related("project").prefetch_related(ACTIVE_INDICATORS)
+
+
+@extend_schema_view(**resource_docs("result", "results", writers=RESULT_WRITERS))
+@extend_schema(tags=["results"])
+class ResultViewSet(PlanViewSet):
+    """Results projects mean to achieve (IATI `result`), each with its indicators and
+    their periods."""
+
+    queryset = RESULT_QUERYSET
+    serializer_class = ResultSerializer
+    write_serializer_class = ResultWriteSerializer
+    filterset_class = ResultFilterSet
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="projects_results_list",
+        summary="List a project's results",
+        description=(
+            "The results of one project, by code, each with its indicators and their "
+            "periods. A project the caller may not see is a 404."
+        ),
+        parameters=[PROJECT_CODE],
+    ),
+    create=extend_schema(
+        operation_id="projects_results_create",
+        summary="Add a result to a project",
+        description=(
+            "Creates a result of the project; its code is issued. Allowed for: agency "
+            "editors of the agencies taking part in the project, and plan admins. Send an "
+            "Idempotency-Key so a retry never creates a duplicate. Add its indicators at "
+            "`/indicators/` and their periods at `/periods/`."
+        ),
+        parameters=[PROJECT_CODE],
+    ),
+)
+@extend_schema(tags=["results"])
+class ProjectResultViewSet(PlanViewSet):
+    """`/projects/{code}/results/`: one project's results (list and create).
+
+    Routed with basename `result`, so created results are located at `/results/{code}/`.
+    """
+
+    queryset = RESULT_QUERYSET
+    serializer_class = ResultSerializer
+    write_serializer_class = ProjectResultWriteSerializer
+    filterset_class = ProjectResultFilterSet
+    path_error_statuses = frozenset({404})  # the project in the URL
+    project: Project | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        code = str(self.kwargs.get("project_code", "")).upper()
+        self.project = Project.objects.visible_to(self.actor()).filter(code=code).first()
+        if self.project is None:
+            raise NotFound("No project with this code is visible to you.")
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        return super().filter_queryset(queryset).filter(project=self.project)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "project": self.project}
+
+
+@extend_schema_view(**resource_docs("indicator", "indicators", writers=RESULT_WRITERS))
+@extend_schema(tags=["results"])
+class IndicatorViewSet(PlanViewSet):
+    """Indicators that measure results (IATI `indicator`), each with its periods. Written
+    here with the `result` they measure."""
+
+    queryset = Indicator.objects.select_related("result").prefetch_related(ACTIVE_PERIODS)
+    serializer_class = IndicatorSerializer
+    write_serializer_class = IndicatorWriteSerializer
+    filterset_class = IndicatorFilterSet
+
+
+@extend_schema_view(**resource_docs("indicator period", "periods", writers=RESULT_WRITERS))
+@extend_schema(tags=["results"])
+class IndicatorPeriodViewSet(PlanViewSet):
+    """Targets and actual values of indicators over periods (IATI `period`). Written here
+    with the `indicator` they measure."""
+
+    queryset = IndicatorPeriod.objects.select_related("indicator")
+    serializer_class = IndicatorPeriodSerializer
+    write_serializer_class = IndicatorPeriodWriteSerializer
+    filterset_class = IndicatorPeriodFilterSet

@@ -758,11 +758,22 @@ def test_plan_shows_unpublished_projects_only_to_those_who_may_see_them(clients)
 
 
 def test_plan_nesting_matches_the_lists(clients):
+    # A result on an unpublished project: in the plan of those who may see the project only.
+    response = clients["admin"].post(
+        f"/api/v1/projects/{UNPUBLISHED_OF_A}/results/",
+        {"title_en": "Suppliers certified", "title_es": "Proveedores certificados"},
+        format="json",
+    )
+    assert response.status_code == 201
+    hidden = response.json()["code"]
+    indicator = {"result": hidden, "title_en": "Suppliers", "title_es": "Proveedores"}
+    assert clients["admin"].post("/api/v1/indicators/", indicator, format="json").status_code == 201
     for caller in ("anonymous", "editor_a", "admin"):
         client = clients[caller]
         plan = get_ok(client, PLAN_URL)
-        assert set(plan) == {"pillars", "agencies", "meetings", "progress"}
-        for resource in ("agencies", "meetings", "progress"):
+        assert set(plan) == {"pillars", "agencies", "meetings", "progress", "results"}
+        assert (hidden in {r["code"] for r in plan["results"]}) is (caller != "anonymous")
+        for resource in ("agencies", "meetings", "progress", "results"):
             listed = get_ok(client, f"/api/v1/{resource}/?page_size=100")["results"]
             assert plan[resource] == listed, (caller, resource)
         pillars = get_ok(client, "/api/v1/pillars/?page_size=100")["results"]
@@ -949,3 +960,191 @@ def test_csv_export_streams_without_building_the_body(db, monkeypatch):
     assert created == STREAM_PROJECTS
     assert len(alive) >= 4
     assert max(alive) <= STREAM_PROJECTS // 5, alive
+
+
+def test_iati_carries_the_projects_results_and_stays_valid(clients, iati_schema):
+    """Results with indicators, baselines and periods become IATI `result` elements; what
+    IATI requires and a record lacks (indicators, a baseline year, period dates) is left
+    out, never invented."""
+    admin = clients["admin"]
+    result = admin.post(
+        "/api/v1/projects/HLED-2021-02/results/",
+        {
+            "type": "2",
+            "aggregation_status": True,
+            "title_en": "Cleaner technology adopted",
+            "title_es": "Tecnología más limpia adoptada",
+            "description_en": "Firms adopt it.",
+            "description_es": "Las empresas la adoptan.",
+        },
+        format="json",
+    ).json()["code"]
+    admin.post(
+        "/api/v1/projects/HLED-2021-02/results/",
+        {"title_en": "No indicator yet", "title_es": "Aún sin indicador"},
+        format="json",
+    )
+    indicator = admin.post(
+        "/api/v1/indicators/",
+        {
+            "result": result,
+            "measure": "2",
+            "ascending": False,
+            "title_en": "Share of emissions",
+            "title_es": "Proporción de emisiones",
+            "baseline": {"year": 2021, "value": "40", "comment_en": "Before the plan"},
+        },
+        format="json",
+    ).json()["code"]
+    for body in (
+        {"start": "2024-01-01", "end": "2024-12-31", "target": {"value": "30"}},
+        {"actual": {"value": "35", "comment_en": "Published without dates"}},
+        {
+            "start": "2025-01-01",
+            "end": "2025-12-31",
+            "target": {"value": "25"},
+            "actual": {"value": "24", "comment_en": "Met", "comment_es": "Cumplida"},
+        },
+    ):
+        response = admin.post("/api/v1/periods/", {"indicator": indicator, **body}, format="json")
+        assert response.status_code == 201, response.content
+
+    root = read_iati(clients["anonymous"], iati_schema, "goal=P1-G3")
+    ref = settings.IATI_REPORTING_ORG_REF
+    (activity,) = [
+        a for a in root.findall("iati-activity") if a.findtext("iati-identifier").endswith("-02")
+    ]
+    assert activity.findtext("iati-identifier") == f"{ref}-HLED-2021-02"
+    (element,) = activity.findall("result")  # the one without indicators is left out
+    assert (element.get("type"), element.get("aggregation-status")) == ("2", "1")
+    assert narratives(element.find("title")) == {
+        "en": "Cleaner technology adopted",
+        "es": "Tecnología más limpia adoptada",
+    }
+    (ind,) = element.findall("indicator")
+    assert (ind.get("measure"), ind.get("ascending")) == ("2", "0")
+    baseline = ind.find("baseline")
+    assert (baseline.get("year"), baseline.get("value")) == ("2021", "40.00")
+    assert narratives(baseline.find("comment")) == {"en": "Before the plan"}
+    periods = ind.findall("period")
+    assert [
+        (p.find("period-start").get("iso-date"), p.find("period-end").get("iso-date"))
+        for p in periods
+    ] == [("2024-01-01", "2024-12-31"), ("2025-01-01", "2025-12-31")]
+    assert periods[0].find("target").get("value") == "30.00"
+    assert periods[0].find("actual") is None
+    actual = periods[1].find("actual")
+    assert actual.get("value") == "24.00"
+    assert narratives(actual.find("comment")) == {"en": "Met", "es": "Cumplida"}
+    # The result is the activity's last element, as the standard orders them.
+    assert activity[-1].tag == "result"
+
+
+# -- bulk upsert with results ---------------------------------------------------------------
+
+
+def framework(code: str | None = None) -> dict[str, Any]:
+    """A result with one indicator of one period, as a bulk item sends it; without a code,
+    none of them names one (codes are issued)."""
+    indicator: dict[str, Any] = {
+        "title_en": "Suppliers",
+        "title_es": "Proveedores",
+        "periods": [{"start": "2026-01-01", "end": "2026-12-31", "target": {"value": "40"}}],
+    }
+    result: dict[str, Any] = {
+        "type": "1",
+        "title_en": "Suppliers trained",
+        "title_es": "Proveedores capacitados",
+        "indicators": [indicator],
+    }
+    if code:
+        result["code"], indicator["code"] = code, f"{code}-I1"
+    return result
+
+
+def test_bulk_upserts_results_with_the_project_by_code(clients):
+    from workplan.models import Indicator, IndicatorPeriod, Result
+
+    admin = clients["admin"]
+    items = [new_item("HLED-2026-40", results=[framework("HLED-2026-40-R1")])]
+    response = bulk(admin, items)
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 1
+    result = Result.objects.get(code="HLED-2026-40-R1")
+    indicator = Indicator.objects.get(code="HLED-2026-40-R1-I1", result=result)
+    period = IndicatorPeriod.objects.get(indicator=indicator)
+    assert period.target_value == Decimal("40")
+    creates = AuditEvent.objects.filter(action="create", object_type__in=["result", "indicator"])
+    assert creates.count() == 2
+
+    # Again, with the period's actual and a second result without codes: the existing
+    # objects are changed, the new one is created with issued codes, and the project
+    # itself, unchanged, counts as updated because its results changed.
+    changed = framework("HLED-2026-40-R1")
+    changed["indicators"][0]["periods"] = [{"code": period.code, "actual": {"value": "42"}}]
+    response = bulk(admin, [{"code": "HLED-2026-40", "results": [changed, framework()]}])
+    assert response.status_code == 200, response.content
+    assert response.json()["results"][0]["status"] == "updated"
+    period.refresh_from_db()
+    assert (period.actual_value, period.target_value, period.version) == (
+        Decimal("42"),
+        Decimal("40"),
+        2,
+    )
+    assert Result.objects.filter(project__code="HLED-2026-40").count() == 2
+    assert Result.objects.filter(code="RE-000001").exists()
+
+    # The same request once more changes nothing.
+    events = AuditEvent.objects.count()
+    unchanged = framework("HLED-2026-40-R1")
+    unchanged["indicators"][0]["periods"] = [{"code": period.code, "actual": {"value": "42"}}]
+    response = bulk(admin, [{"code": "HLED-2026-40", "results": [unchanged]}])
+    assert response.json()["results"][0]["status"] == "unchanged"
+    assert AuditEvent.objects.count() == events
+
+
+def test_bulk_with_a_bad_result_writes_nothing_and_names_the_path(clients):
+    from workplan.models import Result
+
+    admin = clients["admin"]
+    events = AuditEvent.objects.count()
+    bad = framework("HLED-2026-41-R1")
+    bad["indicators"][0]["periods"][0]["end"] = "2025-01-01"  # before its start
+    items = [
+        new_item("HLED-2026-41", results=[framework("HLED-2026-41-R2")]),
+        new_item("HLED-2026-42", results=[bad]),
+    ]
+    body = assert_problem(bulk(admin, items), 400)
+    fields = {e["field"] for e in body["errors"]}
+    assert "projects.1.results.0.indicators.0.periods.0.end" in fields, body
+    assert not Result.objects.exists() and AuditEvent.objects.count() == events
+
+    # A rule the model checks (a qualitative indicator has no values), after the
+    # first item was written: still nothing is kept.
+    bad = framework("HLED-2026-42-R1")
+    bad["indicators"][0]["measure"] = "5"
+    items[1] = new_item("HLED-2026-42", results=[bad])
+    body = assert_problem(bulk(admin, items), 400)
+    assert any(
+        e["field"].startswith("projects.1.results.0.indicators.0.periods.0") for e in body["errors"]
+    ), body
+    assert not Result.objects.exists() and AuditEvent.objects.count() == events
+
+
+def test_bulk_results_follow_the_editors_rights(clients):
+    from workplan.models import Result
+
+    # Another project's result code may not be taken over through this project.
+    admin = clients["admin"]
+    assert (
+        bulk(admin, [new_item("HLED-2026-43", results=[framework("HLED-2026-43-R1")])]).status_code
+        == 200
+    )
+    body = assert_problem(
+        bulk(admin, [{"code": "HLED-2021-01", "results": [framework("HLED-2026-43-R1")]}]), 400
+    )
+    assert "projects.0.results.0.code" in {e["field"] for e in body["errors"]}
+    # An editor writes results on its agency's projects only (the project's rule).
+    response = bulk(clients["editor_b"], [{"code": "HLED-2026-43", "results": [framework()]}])
+    assert_problem(response, 400)
+    assert Result.objects.count() == 1

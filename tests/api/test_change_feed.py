@@ -46,11 +46,14 @@ RESOURCES = {
     "project": "projects",
     "meeting": "meetings",
     "progress": "progress",
+    "result": "results",
+    "indicator": "indicators",
+    "period": "periods",
 }
 CALLERS = ("anonymous", "editor_a", "editor_b", "admin")
 # load_workplan records one create per object: 4 pillars, 11 goals, 11 agencies, 11 projects,
-# 4 meetings and 9 progress reports.
-PLAN_EVENTS = 50
+# 4 meetings, 9 progress reports, 2 results, 3 indicators and 3 periods.
+PLAN_EVENTS = 58
 
 
 def plan_events() -> Any:
@@ -118,6 +121,33 @@ def participation(client: APIClient, code: str) -> list[dict[str, Any]]:
         }
         for p in body["participating_agencies"]
     ]
+
+
+FRAMEWORK: dict[str, str] = {}
+
+
+def new_result(title: str) -> dict[str, Any]:
+    return {"type": "2", "title_en": title, "title_es": f"{title} (es)"}
+
+
+def new_indicator(result: str) -> dict[str, Any]:
+    return {
+        "result": result,
+        "measure": "1",
+        "title_en": f"Indicator of {result}",
+        "title_es": f"Indicador de {result}",
+        "baseline": {"year": 2021, "value": "0"},
+    }
+
+
+def new_period(indicator: str, *, actual: str) -> dict[str, Any]:
+    return {
+        "indicator": indicator,
+        "start": "2026-01-01",
+        "end": "2026-06-30",
+        "target": {"value": "10"},
+        "actual": {"value": actual},
+    }
 
 
 def new_project(
@@ -255,6 +285,23 @@ def make_history(c: dict[str, APIClient]) -> None:
     REPORTS["restored"] = create(se, "progress", new_report("Back", project="HLED-2021-01"))
     archive(se, "progress", REPORTS["restored"])
     restore(admin, "progress", REPORTS["restored"])
+
+    # Results, indicators and periods, seen as their projects are: on 04 (A and B, later
+    # unpublished), on 03 (neither, later unpublished) and on 01 (moved to A's draft).
+    FRAMEWORK["r04"] = create(se, "projects/HLED-2021-04/results", new_result("On 04"))
+    FRAMEWORK["i04"] = create(doc, "indicators", new_indicator(FRAMEWORK["r04"]))
+    FRAMEWORK["p04"] = create(se, "periods", new_period(FRAMEWORK["i04"], actual="5"))
+    change(doc, "periods", FRAMEWORK["p04"], {"actual": {"value": "7", "comment_en": "More"}})
+    FRAMEWORK["r03"] = create(admin, "results", {**new_result("On 03"), "project": "HLED-2021-03"})
+    FRAMEWORK["i03"] = create(admin, "indicators", new_indicator(FRAMEWORK["r03"]))
+    FRAMEWORK["p03"] = create(admin, "periods", new_period(FRAMEWORK["i03"], actual="1"))
+    FRAMEWORK["r01"] = create(se, "projects/HLED-2021-01/results", new_result("On 01"))
+    FRAMEWORK["i01"] = create(se, "indicators", new_indicator(FRAMEWORK["r01"]))
+    FRAMEWORK["p01"] = create(se, "periods", new_period(FRAMEWORK["i01"], actual="2"))
+    gone = create(se, "periods", new_period(FRAMEWORK["i01"], actual="3"))
+    archive(se, "periods", gone)
+    change(se, "indicators", FRAMEWORK["i01"], {"ascending": False, "title_es": "Revisado"})
+    change(admin, "results", FRAMEWORK["r01"], {"project": "HLED-2026-01"})
     change(
         admin,
         "meetings",
@@ -473,6 +520,37 @@ def from_lists(client: APIClient) -> dict[str, dict[str, dict[str, Any]]]:
         }
         for r in list_all(client, "progress")
     }
+    view["result"] = {
+        r["code"]: {
+            "project": r["project"]["code"],
+            "type": r["type"],
+            "aggregation_status": r["aggregation_status"],
+            "title": both(r["translations"], "title"),
+            "description": both(r["translations"], "description"),
+        }
+        for r in list_all(client, "results")
+    }
+    view["indicator"] = {
+        i["code"]: {
+            "result": i["result"],
+            "measure": i["measure"],
+            "ascending": i["ascending"],
+            "title": both(i["translations"], "title"),
+            "baseline": (i["baseline"]["year"], i["baseline"]["value"]) if i["baseline"] else None,
+        }
+        for i in list_all(client, "indicators")
+    }
+    view["period"] = {
+        p["code"]: {
+            "indicator": p["indicator"],
+            "dates": (p["start"], p["end"]),
+            "target": p["target"]["value"] if p["target"] else None,
+            "actual": (p["actual"]["value"], both(p["translations"], "actual_comment"))
+            if p["actual"]
+            else None,
+        }
+        for p in list_all(client, "periods")
+    }
     return view
 
 
@@ -541,6 +619,36 @@ def from_replica(replica: Replica) -> dict[str, dict[str, dict[str, Any]]]:
                     s["source_url"],
                 ),
             }
+        elif object_type == "result":
+            assert ("project", s["project"]) in replica, f"{code}: its project is missing"
+            item = {
+                "project": s["project"],
+                "type": s["type"],
+                "aggregation_status": s["aggregation_status"],
+                "title": (s["title_en"], s["title_es"]),
+                "description": (s["description_en"], s["description_es"]),
+            }
+        elif object_type == "indicator":
+            assert ("result", s["result"]) in replica, f"{code}: its result is missing"
+            has_baseline = s["baseline_year"] is not None or s["baseline_value"] is not None
+            item = {
+                "result": s["result"],
+                "measure": s["measure"],
+                "ascending": s["ascending"],
+                "title": (s["title_en"], s["title_es"]),
+                "baseline": (s["baseline_year"], s["baseline_value"]) if has_baseline else None,
+            }
+        elif object_type == "period":
+            assert ("indicator", s["indicator"]) in replica, f"{code}: its indicator is missing"
+            has_actual = s["actual_value"] is not None or s["actual_comment_en"]
+            item = {
+                "indicator": s["indicator"],
+                "dates": (s["period_start"], s["period_end"]),
+                "target": s["target_value"],
+                "actual": (s["actual_value"], (s["actual_comment_en"], s["actual_comment_es"]))
+                if has_actual
+                else None,
+            }
         else:
             goal = replica.get(("goal", s["goal"]))
             assert goal is not None, f"{code}: its goal {s['goal']} is missing from the replica"
@@ -605,6 +713,7 @@ EXPECTED_REPORTS = {
 
 def test_replaying_the_feed_rebuilds_what_each_caller_lists(clients):
     REPORTS.clear()
+    FRAMEWORK.clear()
     make_history(clients)
 
     replicas = {}
@@ -664,6 +773,22 @@ def test_replaying_the_feed_rebuilds_what_each_caller_lists(clients):
         "Sobre 06, revisado.",
     )
     assert admin_replica["progress"][REPORTS["on_goal"]]["goal"] == "P4-G2"
+
+    # Results, indicators and periods reach exactly those who may see their project.
+    expected_framework = {
+        "anonymous": set(),
+        "editor_a": {"r04", "i04", "p04", "r01", "i01", "p01"},
+        "editor_b": {"r04", "i04", "p04"},
+        "admin": {"r04", "i04", "p04", "r03", "i03", "p03", "r01", "i01", "p01"},
+    }
+    for caller in CALLERS:
+        got = from_replica(replicas[caller])
+        codes = {*got["result"], *got["indicator"], *got["period"]}
+        mine = {FRAMEWORK[key] for key in FRAMEWORK}
+        assert codes & mine == {FRAMEWORK[k] for k in expected_framework[caller]}, caller
+    assert admin_replica["period"][FRAMEWORK["p04"]]["actual"] == ("7.00", ("More", ""))
+    assert admin_replica["result"][FRAMEWORK["r01"]]["project"] == "HLED-2026-01"
+    assert admin_replica["indicator"][FRAMEWORK["i01"]]["title"][1] == "Revisado"
 
 
 # -- the feed's contract ------------------------------------------------------------------

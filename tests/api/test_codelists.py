@@ -17,6 +17,8 @@ EXPECTED = {
     "meeting-kind",
     "meeting-project-kind",
     "source-kind",
+    "result-type",
+    "indicator-measure",
     "country",
     "currency",
 }

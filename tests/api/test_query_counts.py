@@ -6,6 +6,8 @@ from tests.conftest import make_user, token_headers
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
+    IndicatorFactory,
+    IndicatorPeriodFactory,
     MeetingChairFactory,
     MeetingFactory,
     MeetingProjectFactory,
@@ -15,6 +17,7 @@ from tests.factories import (
     ProjectAgencyRoleFactory,
     ProjectCountryFactory,
     ProjectFactory,
+    ResultFactory,
 )
 from workplan.models import ProgressReport
 
@@ -141,7 +144,8 @@ def test_whole_plan_query_count_does_not_grow_with_follow_through(
     api, follow_through, django_assert_num_queries, page_size
 ):
     # projects (+3 prefetches) + pillars (+goals) + agencies + meetings (+3) + progress
-    with django_assert_num_queries(12):
+    # + results (no results: nothing to prefetch under them)
+    with django_assert_num_queries(13):
         response = api.get("/api/v1/plan/")
     assert response.status_code == 200
     assert len(response.json()["progress"]) == 100
@@ -209,6 +213,44 @@ def test_follow_through_expanded_query_count_is_pinned(
     assert len(response.json()["results"]) == page_size
 
 
+@pytest.fixture
+def results_framework(db):
+    """50 results on one published project of MX-SE, each with two indicators of two
+    periods each: a page of 50 shows any N+1."""
+    se = AgencyFactory(country="MX", acronym="SE", code="MX-SE")
+    project = ProjectFactory(code="HLED-2021-01", is_published=True)
+    ProjectAgencyRoleFactory(project=project, agency=se)
+    for _ in range(50):
+        result = ResultFactory(project=project)
+        for _ in range(2):
+            indicator = IndicatorFactory(result=result)
+            IndicatorPeriodFactory(indicator=indicator)
+            IndicatorPeriodFactory(indicator=indicator, target_value=None)
+
+
+# results: count + page (project joined) + indicators + their periods; a project's
+# results: + the project it is under; indicators: count + page + periods; periods:
+# count + page (indicator joined).
+RESULTS_PINNED = {
+    "results": 4,
+    "projects/HLED-2021-01/results": 5,
+    "indicators": 3,
+    "periods": 2,
+}
+
+
+@pytest.mark.parametrize("resource", RESULTS_PINNED)
+@pytest.mark.parametrize("page_size", [1, 50])
+@pytest.mark.parametrize("lang", ["en", "all"])
+def test_results_lists_query_count_is_pinned(
+    api, results_framework, django_assert_num_queries, resource, page_size, lang
+):
+    with django_assert_num_queries(RESULTS_PINNED[resource]):
+        response = api.get(f"/api/v1/{resource}/?page_size={page_size}&lang={lang}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
+
+
 @pytest.mark.parametrize("resource", [*PINNED, *FOLLOW_THROUGH_PINNED])
 @pytest.mark.parametrize("page_size", [1, 30])
 def test_brief_lists_are_a_count_and_a_page(
@@ -218,3 +260,27 @@ def test_brief_lists_are_a_count_and_a_page(
         response = api.get(f"/api/v1/{resource}/?page_size={page_size}&brief=true&lang=all")
     assert response.status_code == 200
     assert len(response.json()["results"]) == page_size
+
+
+@pytest.mark.parametrize("page_size", [1, 50])
+def test_results_filters_add_one_query_each(
+    api, results_framework, django_assert_num_queries, page_size
+):
+    with django_assert_num_queries(RESULTS_PINNED["periods"] + 2):
+        response = api.get(f"/api/v1/periods/?page_size={page_size}&agency=SE&project=HLED-2021-01")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
+
+
+@pytest.mark.parametrize("page_size", [1, 50])
+def test_whole_plan_query_count_does_not_grow_with_results(
+    api, results_framework, django_assert_num_queries, page_size
+):
+    # projects (+3) + pillars (+goals) + agencies + meetings + progress + results (+
+    # indicators + periods); no meetings: nothing to prefetch under them
+    with django_assert_num_queries(12):
+        response = api.get("/api/v1/plan/")
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == 50
+    assert {len(r["indicators"]) for r in results} == {2}

@@ -29,10 +29,13 @@ from django.utils import timezone
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
+    IndicatorFactory,
+    IndicatorPeriodFactory,
     PillarFactory,
     ProjectAgencyRoleFactory,
     ProjectCountryFactory,
     ProjectFactory,
+    ResultFactory,
 )
 from tests.workplan.test_admin import admin_url, form_data
 from workplan.choices import Role
@@ -42,11 +45,14 @@ from workplan.models import (
     ApiToken,
     AuditEvent,
     Goal,
+    Indicator,
+    IndicatorPeriod,
     Pillar,
     Project,
     ProjectAgencyRole,
     ProjectCountry,
     ProjectLink,
+    Result,
     WebhookDelivery,
     WebhookSubscription,
 )
@@ -636,3 +642,104 @@ def test_subscribing_a_webhook_in_the_admin(plan: Plan, root: Client, role: str)
         return
     assert response.status_code == 302, response.content[:2000]
     assert WebhookSubscription.objects.get().url == "http://127.0.0.1:18650/hook"
+
+
+# -- results, with indicators and periods inline ------------------------------------------------
+
+RESULT_STATE_MODELS = [Result, Indicator, IndicatorPeriod, AuditEvent]
+
+
+def results_state() -> dict[str, list[dict[str, Any]]]:
+    return {
+        model._meta.label: list(model._default_manager.order_by("pk").values())
+        for model in RESULT_STATE_MODELS
+    }
+
+
+@pytest.fixture
+def results(plan: Plan) -> dict[str, Result]:
+    """A result with one indicator (with one period) on each active project."""
+    made = {}
+    for name in ("a", "b", "hidden_a", "hidden_b"):
+        result = ResultFactory(project=plan.projects[name])
+        IndicatorPeriodFactory(indicator=IndicatorFactory(result=result))
+        made[name] = result
+    return made
+
+
+RESULT_MODELS = {"result": Result, "indicator": Indicator, "period": IndicatorPeriod}
+
+
+def under(model: str, result: Result) -> Any:
+    if model == "result":
+        return result
+    indicator = result.indicators.get()
+    return indicator if model == "indicator" else indicator.periods.get()
+
+
+@pytest.mark.parametrize("model", RESULT_MODELS)
+@pytest.mark.parametrize("name", ["a", "b", "hidden_a", "hidden_b"])
+@pytest.mark.parametrize("role", ROLES)
+def test_result_change_pages_follow_the_project(
+    plan: Plan, root: Client, results: dict[str, Result], role: str, name: str, model: str
+) -> None:
+    """Results, indicators and periods are seen and edited as their project is."""
+    _, client = as_role(role, plan, root)
+    obj = under(model, results[name])
+    before = results_state()
+
+    response = client.get(admin_url(RESULT_MODELS[model], "change", obj.pk))
+
+    expected = expected_change_page(role, "project", name)
+    if expected == "forbidden":
+        assert response.status_code == 403
+    elif expected == "missing":
+        assert response.status_code == 302
+    else:
+        assert response.status_code == 200
+        assert response.context["has_change_permission"] is (expected == "edit")
+        if model != "period":
+            # The inline rows are editable exactly when the page is.
+            [inline] = response.context["inline_admin_formsets"]
+            assert inline.has_change_permission is (expected == "edit")
+    assert results_state() == before
+
+
+@pytest.mark.parametrize("name", ["a", "b", "hidden_a", "hidden_b"])
+@pytest.mark.parametrize("role", ROLES)
+def test_post_an_indicator_change_inline(
+    plan: Plan, root: Client, results: dict[str, Result], role: str, name: str
+) -> None:
+    """The result's full form (read by a superuser) with its indicator's title changed,
+    posted by each role: refused without writing, or saved through the services."""
+    user, client = as_role(role, plan, root)
+    result = results[name]
+    indicator = result.indicators.get()
+    url = admin_url(Result, "change", result.pk)
+    data = form_data(root.get(url))
+    data["indicators-0-title_en"] = f"Changed by {role}"
+    before = results_state()
+
+    response = client.post(url, data)
+
+    expected = expected_change_page(role, "project", name)
+    if expected != "edit":
+        assert response.status_code == (302 if expected == "missing" else 403)
+        assert results_state() == before
+        return
+    assert response.status_code == 302, response.content[:2000]
+    fresh = Indicator.objects.get(pk=indicator.pk)
+    assert (fresh.title_en, fresh.version) == (f"Changed by {role}", indicator.version + 1)
+    event = AuditEvent.objects.latest("pk")
+    assert (event.object_type, event.object_code, event.via) == ("indicator", fresh.code, "admin")
+    assert (event.user_id, set(event.changes)) == (user.pk, {"title_en"})
+    # The result itself did not change, so it has no new version.
+    assert Result.objects.get(pk=result.pk).version == result.version
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_result_add_page(plan: Plan, root: Client, role: str) -> None:
+    _, client = as_role(role, plan, root)
+    response = client.get(admin_url(Result, "add"))
+    allowed = role in ADMINS or role in EDITORS
+    assert response.status_code == (200 if allowed else 403)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ import pytest
 from django.db.models import Q
 
 from tests.workplan.test_load_workplan import FIXTURE, facts, load, summary
-from workplan.models import Agency, AuditEvent, Meeting, ProgressReport
+from workplan.models import (
+    Agency,
+    AuditEvent,
+    Indicator,
+    IndicatorPeriod,
+    Meeting,
+    ProgressReport,
+    Result,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -279,3 +288,120 @@ def test_a_reload_keeps_edits_to_meetings_and_reports_and_takes_new_document_val
     counts = summary(output)
     assert counts["meetings"] == {"created": 0, "updated": 1, "unchanged": 3}
     assert counts["progress reports"] == {"created": 0, "updated": 1, "unchanged": 8}
+
+
+# -- results, indicators and periods ------------------------------------------------------------
+
+
+def matching_periods(fact: dict[str, Any]) -> list[IndicatorPeriod]:
+    periods = IndicatorPeriod.objects.filter(
+        indicator__title_en__startswith=fact["indicator"]
+    ).select_related("indicator__result__project__goal__pillar")
+    return [
+        p
+        for p in periods
+        if p.indicator.result.project.goal.pillar.number == fact["pillar"]
+        and fact["subject"].lower() in p.indicator.result.project.title_en.lower()
+    ]
+
+
+@pytest.mark.parametrize("fact", facts()["results"], ids=lambda f: f["indicator"])
+def test_each_published_figure_is_an_actual_with_its_source(real_plan: None, fact: dict) -> None:
+    (period,) = matching_periods(fact)
+    assert period.actual_value == Decimal(fact["actual"])
+    # A period only where the facts give its dates; nothing invented otherwise.
+    dates = fact["period"] and [date.fromisoformat(d) for d in fact["period"]]
+    assert [period.period_start, period.period_end] == (dates or [None, None])
+    for phrase in fact["says"]:
+        assert phrase in period.actual_comment_en, phrase
+    for phrase in fact["says_es"]:
+        assert phrase in period.actual_comment_es, phrase
+    (key,) = fact["sources"]
+    cited = source(key)
+    assert period.source_kind == "stated"
+    assert period.source_date == date.fromisoformat(cited["date"])
+    if "title" in cited:
+        assert (period.source_title, period.source_publisher) == (
+            cited["title"],
+            cited["publisher"],
+        )
+    else:
+        assert "review" in period.source_title.lower() and period.source_publisher == ""
+    # The same figure, with the same source, as the progress report of the project.
+    report = ProgressReport.objects.get(
+        project=period.indicator.result.project, source_date=period.source_date
+    )
+    assert fact["actual"] in numbers(report.narrative_en)
+    assert report.source_title == period.source_title
+
+
+def test_the_fixture_has_indicators_only_where_a_figure_was_published(real_plan: None) -> None:
+    matched = [p.pk for fact in facts()["results"] for p in matching_periods(fact)]
+    assert sorted(matched) == sorted(IndicatorPeriod.objects.values_list("pk", flat=True))
+    # Every indicator and result holds a published figure.
+    assert not Indicator.objects.filter(periods__isnull=True).exists()
+    assert not Result.objects.filter(indicators__isnull=True).exists()
+    # No targets or baselines were published: none is carried.
+    assert not IndicatorPeriod.objects.filter(target_value__isnull=False).exists()
+    assert not IndicatorPeriod.objects.exclude(target_comment_en="").exists()
+    assert not Indicator.objects.filter(
+        Q(baseline_year__isnull=False) | Q(baseline_value__isnull=False)
+    ).exists()
+    for period in IndicatorPeriod.objects.all():
+        for text in (period.actual_comment_en, period.actual_comment_es):
+            allowed = {n for f in facts()["results"] for n in numbers(" ".join(f["says"]))}
+            allowed |= {f["actual"] for f in facts()["results"]}
+            assert numbers(text) <= allowed, text
+
+
+def test_result_codes_name_their_project(real_plan: None) -> None:
+    for period in IndicatorPeriod.objects.select_related("indicator__result__project"):
+        indicator = period.indicator
+        result = indicator.result
+        assert re.fullmatch(rf"{re.escape(result.project.code)}-R\d+", result.code)
+        assert re.fullmatch(rf"{re.escape(result.code)}-I\d+", indicator.code)
+        assert re.fullmatch(rf"{re.escape(indicator.code)}-P\d+", period.code)
+
+
+def test_a_reload_keeps_edits_to_results_and_takes_new_document_values(
+    real_plan: None, tmp_path: Path
+) -> None:
+    from tests.conftest import client_for, make_user
+    from workplan.choices import Role
+
+    load()
+    editor = client_for(make_user("sep-editor", Role.ADMIN))
+    url = "/api/v1/periods/HLED-2021-11-R1-I1-P1/"
+    edited = {"actual": {"value": "12", "comment_en": "Corrected by the agency."}}
+    assert editor.patch(url, edited, format="json", HTTP_IF_MATCH="*").status_code == 200
+    url = "/api/v1/results/HLED-2021-10-R1/"
+    assert (
+        editor.patch(url, {"title_es": "Editado"}, format="json", HTTP_IF_MATCH="*").status_code
+        == 200
+    )
+
+    data = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    result = next(r for r in data["results"] if r["code"] == "HLED-2021-10-R1")
+    result["title_es"] = "Otra versión del documento"
+    result["title_en"] += " (revised)"
+    period = result["indicators"][0]["periods"][0]
+    period["actual_comment_es"] = "Versión nueva del documento."
+    other = next(r for r in data["results"] if r["code"] == "HLED-2021-11-R1")
+    other["indicators"][0]["periods"][0]["actual_value"] = "99"
+    changed = tmp_path / "plan.json"
+    changed.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+    load(str(changed))
+
+    result_row = Result.objects.get(code="HLED-2021-10-R1")
+    assert result_row.title_es == "Editado"  # the edit is kept
+    assert result_row.title_en.endswith("(revised)")  # untouched: the document's new value
+    assert (
+        IndicatorPeriod.objects.get(code="HLED-2021-10-R1-I1-P1").actual_comment_es
+        == "Versión nueva del documento."
+    )
+    kept = IndicatorPeriod.objects.get(code="HLED-2021-11-R1-I1-P1")
+    assert (kept.actual_value, kept.actual_comment_en) == (
+        Decimal("12.00"),
+        "Corrected by the agency.",
+    )

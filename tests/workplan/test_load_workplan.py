@@ -327,6 +327,9 @@ def test_second_load_changes_nothing(real_plan: None) -> None:
         "projects",
         "meetings",
         "progress reports",
+        "results",
+        "indicators",
+        "indicator periods",
     }
     for kind, numbers in counts.items():
         assert numbers["created"] == 0, (kind, output)

@@ -7,6 +7,7 @@ from .meetings import Meeting, MeetingChair, MeetingProject, MeetingSource
 from .plan import Goal, Pillar
 from .progress import ProgressReport
 from .projects import Project, ProjectAgencyRole, ProjectCountry, ProjectLink
+from .results import Indicator, IndicatorPeriod, Result
 from .webhooks import (
     DeliveryStatus,
     WebhookAttempt,
@@ -26,6 +27,8 @@ __all__ = [
     "AuditEvent",
     "Goal",
     "ImportBaseline",
+    "Indicator",
+    "IndicatorPeriod",
     "Meeting",
     "MeetingChair",
     "MeetingProject",
@@ -37,6 +40,7 @@ __all__ = [
     "ProjectCountry",
     "ProjectLink",
     "ProgressReport",
+    "Result",
     "TimeStampedModel",
     "TokenScope",
     "DeliveryStatus",

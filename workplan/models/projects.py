@@ -136,13 +136,23 @@ class Project(PlanObject):
     def archive_blocker(self) -> str | None:
         if self.progress_reports.filter(archived_at__isnull=True).exists():
             return "Archive the project's progress reports first."
+        if self.results.filter(archived_at__isnull=True).exists():
+            return "Archive the project's results first."
         return None
 
     def audit_dependents(self) -> list[PlanObject]:
-        # Its progress reports are seen as it is; meetings list it while it is public.
+        # Its progress reports and results (with their indicators and periods) are seen
+        # as it is; meetings list it while it is public.
+        from .results import Indicator, IndicatorPeriod
+
         return [
             *self.progress_reports.filter(archived_at__isnull=True),
             *self.meetings.filter(archived_at__isnull=True),
+            *self.results.filter(archived_at__isnull=True),
+            *Indicator.objects.filter(result__project=self, archived_at__isnull=True),
+            *IndicatorPeriod.objects.filter(
+                indicator__result__project=self, archived_at__isnull=True
+            ),
         ]
 
     def restore_blocker(self) -> str | None:

@@ -37,11 +37,14 @@ from workplan.models import (
     Agency,
     Goal,
     ImportBaseline,
+    Indicator,
+    IndicatorPeriod,
     Meeting,
     Pillar,
     PlanObject,
     ProgressReport,
     Project,
+    Result,
 )
 from workplan.models.base import plain
 from workplan.policy import SYSTEM, Actor
@@ -63,6 +66,8 @@ TOGETHER: dict[type[PlanObject], tuple[tuple[str, ...], ...]] = {
     ),
     # A report is on a project or on a goal, never both.
     ProgressReport: (("project", "goal"),),
+    Indicator: (("baseline_year", "baseline_value"),),
+    IndicatorPeriod: (("period_start", "period_end"),),
 }
 
 
@@ -337,6 +342,7 @@ def _load(data: dict[str, Any], loader: _Loader) -> ImportResult:
         loader.upsert(Project, pr["code"], values)
 
     _load_follow_through(data, loader, goals, agencies)
+    _load_results(data, loader)
     return loader.result
 
 
@@ -402,3 +408,52 @@ def _load_follow_through(
             "source_url": source.get("url", ""),
         }
         loader.upsert(ProgressReport, r["code"], values)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else Decimal(str(value))
+
+
+def _load_results(data: dict[str, Any], loader: _Loader) -> None:
+    """The projects' results, their indicators and the indicators' periods (each keyed by
+    its code, with the same never-undo-an-edit rule as every other object)."""
+    text = ("description_en", "description_es")
+    for r in data.get("results", []):
+        values: dict[str, Any] = {
+            "project": Project.objects.get(code=r["project"]),
+            "type": r.get("type", "1"),
+            "aggregation_status": r.get("aggregation_status"),
+            "title_en": r["title_en"],
+            "title_es": r["title_es"],
+        } | {k: r.get(k, "") for k in text}
+        result = loader.upsert(Result, r["code"], values)
+        for i in r.get("indicators", []):
+            values = {
+                "result": result,
+                "measure": i.get("measure", "1"),
+                "ascending": i.get("ascending", True),
+                "title_en": i["title_en"],
+                "title_es": i["title_es"],
+                "baseline_year": i.get("baseline_year"),
+                "baseline_value": _decimal(i.get("baseline_value")),
+            } | {k: i.get(k, "") for k in (*text, "baseline_comment_en", "baseline_comment_es")}
+            indicator = loader.upsert(Indicator, i["code"], values)
+            for p in i.get("periods", []):
+                source = p.get("source") or {}
+                values = {
+                    "indicator": indicator,
+                    "period_start": _date(p.get("period_start")),
+                    "period_end": _date(p.get("period_end")),
+                    "target_value": _decimal(p.get("target_value")),
+                    "actual_value": _decimal(p.get("actual_value")),
+                    "source_kind": source.get("kind", "stated"),
+                    "source_title": source.get("title", ""),
+                    "source_publisher": source.get("publisher", ""),
+                    "source_date": _date(source.get("date")),
+                    "source_url": source.get("url", ""),
+                } | {
+                    f"{kind}_comment_{lang}": p.get(f"{kind}_comment_{lang}", "")
+                    for kind in ("target", "actual")
+                    for lang in ("en", "es")
+                }
+                loader.upsert(IndicatorPeriod, p["code"], values)

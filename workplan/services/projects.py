@@ -21,6 +21,7 @@ from .plan_objects import (
     plan_object_change,
     plan_object_create,
 )
+from .results import project_results_upsert
 
 
 class AgencyRoleSpec(TypedDict):
@@ -176,6 +177,8 @@ class BulkItem:
     code: str
     existing: Project | None
     data: ProjectData
+    # The project's results to upsert with it (workplan.services.results), if any.
+    results: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -224,11 +227,17 @@ def project_bulk_upsert(
             try:
                 with transaction.atomic():
                     if item.existing is None:
-                        plan_object_create(model=Project, data=item.data, actor=actor)
-                        results.append((item.code, "created"))
+                        project = plan_object_create(model=Project, data=item.data, actor=actor)
+                        state = "created"
                     else:
-                        event = plan_object_change(obj=item.existing, data=item.data, actor=actor)
-                        results.append((item.code, "updated" if event else "unchanged"))
+                        project = item.existing
+                        event = plan_object_change(obj=project, data=item.data, actor=actor)
+                        state = "updated" if event else "unchanged"
+                    if item.results is not None and project_results_upsert(
+                        project=project, results=item.results, actor=actor
+                    ):
+                        state = "created" if state == "created" else "updated"
+                    results.append((item.code, state))
             except (ValidationError, PlanRuleError, NotPermitted) as exc:
                 errors.append((item.index, item.code, exc))
         if errors or not commit:

@@ -15,6 +15,15 @@ from .progress import (
     ProjectProgressWriteSerializer,
 )
 from .projects import ProjectBriefSerializer, ProjectSerializer, ProjectWriteSerializer
+from .results import (
+    IndicatorPeriodSerializer,
+    IndicatorPeriodWriteSerializer,
+    IndicatorSerializer,
+    IndicatorWriteSerializer,
+    ProjectResultWriteSerializer,
+    ResultSerializer,
+    ResultWriteSerializer,
+)
 
 __all__ = [
     "AgencyBriefSerializer",
@@ -23,6 +32,10 @@ __all__ = [
     "GoalBriefSerializer",
     "GoalSerializer",
     "GoalWriteSerializer",
+    "IndicatorPeriodSerializer",
+    "IndicatorPeriodWriteSerializer",
+    "IndicatorSerializer",
+    "IndicatorWriteSerializer",
     "MeetingBriefSerializer",
     "MeetingSerializer",
     "MeetingWriteSerializer",
@@ -36,4 +49,7 @@ __all__ = [
     "ProjectBriefSerializer",
     "ProjectSerializer",
     "ProjectWriteSerializer",
+    "ProjectResultWriteSerializer",
+    "ResultSerializer",
+    "ResultWriteSerializer",
 ]
