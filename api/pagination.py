@@ -99,9 +99,7 @@ class PagePagination(PageNumberPagination):
         size = self.get_page_size(request)
         if CURSOR in request.query_params:
             if self.page_query_param in request.query_params:
-                raise QueryParameterError(
-                    {CURSOR: ["Give either `cursor` or `page`, not both."]}
-                )
+                raise QueryParameterError({CURSOR: ["Give either `cursor` or `page`, not both."]})
             if wants_count:
                 raise QueryParameterError(
                     {COUNT: ["Only pages by number carry a count; drop `count` or `cursor`."]}
@@ -333,9 +331,7 @@ class KeysetPage:
         return values
 
     def encode(self, row: Any, backwards: bool) -> str:
-        body = {"o": self.signature(), "p": self.position_of(row), "b": backwards}
-        raw = json.dumps(body, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return encode_cursor(self.signature(), self.position_of(row), backwards)
 
     def decode(self, queryset: QuerySet, raw: str) -> tuple[list[Any], bool]:
         try:
@@ -374,6 +370,13 @@ class KeysetPage:
         if not self.has_previous or not self.rows:
             return None
         return self._link(self.rows[0], True)
+
+
+def encode_cursor(ordering: list[str], position: list[Any], backwards: bool = False) -> str:
+    """The opaque cursor of the row at `position` (its values of `ordering`, key last)."""
+    body = {"o": ordering, "p": [_plain(value) for value in position], "b": backwards}
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _model_field(model: Any, path: str) -> Any:

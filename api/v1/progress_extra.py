@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 
 from api.exports import stream_progress_csv
+from api.throttling import ExportRateThrottle
 from api.renderers import CSVRenderer
 
 
@@ -35,7 +36,13 @@ class ProgressExportMixin:
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, UTF-8."),
         },
     )
-    @action(detail=False, methods=["get"], url_path="export/csv", renderer_classes=[CSVRenderer])
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export/csv",
+        renderer_classes=[CSVRenderer],
+        throttle_classes=[ExportRateThrottle],
+    )
     def export_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         url = self.reverse_action("list")  # type: ignore[attr-defined]
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]

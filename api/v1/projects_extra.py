@@ -19,6 +19,7 @@ from api.errors import ItemErrors, flatten_errors
 from api.exports import stream_csv, stream_iati
 from api.idempotency import idempotent
 from api.parsers import NulCharacters
+from api.throttling import ExportRateThrottle
 from api.renderers import CSVRenderer, IATIXMLRenderer
 from workplan import services
 from workplan.models.base import CODE_PATTERN, code_validator
@@ -242,7 +243,13 @@ class ProjectBulkAndExportMixin:
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, UTF-8."),
         },
     )
-    @action(detail=False, methods=["get"], url_path="export/csv", renderer_classes=[CSVRenderer])
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export/csv",
+        renderer_classes=[CSVRenderer],
+        throttle_classes=[ExportRateThrottle],
+    )
     def export_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         url = self.reverse_action("list")  # type: ignore[attr-defined]
         response = StreamingHttpResponse(
@@ -267,7 +274,11 @@ class ProjectBulkAndExportMixin:
         },
     )
     @action(
-        detail=False, methods=["get"], url_path="export/iati", renderer_classes=[IATIXMLRenderer]
+        detail=False,
+        methods=["get"],
+        url_path="export/iati",
+        renderer_classes=[IATIXMLRenderer],
+        throttle_classes=[ExportRateThrottle],
     )
     def export_iati(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         response = StreamingHttpResponse(

@@ -194,6 +194,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="120/minute"),
         "token": env("API_THROTTLE_TOKEN", default="1200/minute"),
+        # Exports (CSV, IATI) per token, user or address, apart from the reads above.
+        "export": env("API_THROTTLE_EXPORT", default="60/hour"),
         # Failed bearer tokens per client address; past it, 429 until the window ends.
         "bad_token": env("API_THROTTLE_BAD_TOKEN", default="20/minute"),
     },

@@ -99,9 +99,9 @@ def test_cursor_walks_every_object_once_both_ways(get_json, projects, ordering):
     assert all(len(page["results"]) == 3 for page in pages[:-1])
     # Back from the last page to the first, by `previous`.
     back = walk(get_json, pages[-1]["previous"], "previous")
-    assert [code for page in reversed(back) for code in codes(page)] == expected[: -len(
-        pages[-1]["results"]
-    )]
+    assert [code for page in reversed(back) for code in codes(page)] == expected[
+        : -len(pages[-1]["results"])
+    ]
 
 
 def test_cursor_neither_skips_nor_repeats_when_rows_change(get_json, projects):
@@ -113,9 +113,9 @@ def test_cursor_neither_skips_nor_repeats_when_rows_change(get_json, projects):
     rest = walk(get_json, first["next"])
     later = [code for page in rest for code in codes(page)]
     expected = list(
-        Project.objects.filter(code__gt=codes(first)[-1]).order_by("code").values_list(
-            "code", flat=True
-        )
+        Project.objects.filter(code__gt=codes(first)[-1])
+        .order_by("code")
+        .values_list("code", flat=True)
     )
     assert later == expected
 
