@@ -8,18 +8,32 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree import ElementTree as ET
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from workplan.choices import ActivityStatus
-from workplan.models import ProgressReport, Project
+from workplan.models import ProgressReport, ProjectAgencyRole, ProjectCountry
 
-CHUNK = 200
+# Projects read per batch: the rows come through a server-side cursor (on PostgreSQL),
+# and each batch's related rows (agencies, countries) take one query per kind.
+BATCH = 1000
+
+logger = logging.getLogger("api.exports")
+
+# What every export's description says about failures and limits.
+EXPORT_NOTES = (
+    " A failure part way through cuts the connection: the chunked transfer then lacks its "
+    "final empty chunk, so an export that ends cleanly is complete. Exports have a rate "
+    "limit of their own, apart from reads (API_THROTTLE_EXPORT, default 60 an hour per "
+    "token, user or anonymous address)."
+)
 
 CSV_COLUMNS = [
     "code",
@@ -47,13 +61,114 @@ CSV_COLUMNS = [
     "updated_at",
 ]
 
+# The project's own columns an export reads, with its goal's and pillar's codes.
+PROJECT_VALUES = (
+    "id",
+    "code",
+    "title_en",
+    "title_es",
+    "description_en",
+    "description_es",
+    "status",
+    "is_published",
+    "goal__code",
+    "goal__pillar__code",
+    "announced_on",
+    "planned_start",
+    "planned_end",
+    "actual_start",
+    "actual_end",
+    "budget_amount",
+    "budget_currency",
+    "created_at",
+    "updated_at",
+)
+
+
+class RoleRow(NamedTuple):
+    """An agency taking part in a project, as the exports need it."""
+
+    agency_code: str
+    role: str
+    is_lead: bool
+    organisation_type: str
+    name_en: str
+    name_es: str
+
+
+class ExportRow:
+    """A project as the exports read it: plain values, no model instance.
+
+    `roles` and `countries` are filled per batch (`attach_related`); `related` holds what
+    further per-project data an export needs, fetched per batch the same way.
+    """
+
+    __slots__ = (*(name.replace("__", "_") for name in PROJECT_VALUES), "roles", "countries")
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        for name, value in zip(self.__slots__, values, strict=False):
+            setattr(self, name, value)
+        self.roles: list[RoleRow] = []
+        self.countries: list[str] = []
+
+
+def attach_related(rows: list[ExportRow]) -> None:
+    """Each row's agencies (by country, then code) and countries: one query per kind for
+    the whole batch."""
+    by_id = {row.id: row for row in rows}
+    roles = (
+        ProjectAgencyRole.objects.filter(project_id__in=by_id)
+        .order_by("project_id", "country", "agency__code")
+        .values_list(
+            "project_id",
+            "agency__code",
+            "role",
+            "is_lead",
+            "agency__organisation_type",
+            "agency__name_en",
+            "agency__name_es",
+        )
+    )
+    for project_id, *role in roles:
+        by_id[project_id].roles.append(RoleRow(*role))
+    countries = (
+        ProjectCountry.objects.filter(project_id__in=by_id)
+        .order_by("project_id", "country")
+        .values_list("project_id", "country")
+    )
+    for project_id, country in countries:
+        by_id[project_id].countries.append(country)
+
+
+def project_batches(queryset: QuerySet, batch: int | None = None) -> Iterator[list[ExportRow]]:
+    """The queryset's projects in its order, `batch` at a time, with their related rows.
+
+    Only the exported columns are read, through a server-side cursor on PostgreSQL
+    (`iterator`), so memory holds one batch whatever the number of projects.
+    """
+    size = batch or BATCH
+    values = queryset.select_related(None).prefetch_related(None).values_list(*PROJECT_VALUES)
+    rows: list[ExportRow] = []
+    for values_row in values.iterator(chunk_size=size):
+        rows.append(ExportRow(values_row))
+        if len(rows) >= size:
+            attach_related(rows)
+            yield rows
+            rows = []
+    if rows:
+        attach_related(rows)
+        yield rows
+
 
 def _iso(value: Any) -> str:
     return value.isoformat() if value else ""
 
 
-def project_csv_row(project: Project, url: str) -> list[str]:
-    roles = list(project.agency_roles.all())
+STATUS_NAMES = {code: str(label) for code, label in ActivityStatus.choices}
+
+
+def project_csv_row(project: ExportRow, url: str) -> list[str]:
+    roles = project.roles
     return [
         project.code,
         url,
@@ -62,24 +177,40 @@ def project_csv_row(project: Project, url: str) -> list[str]:
         project.description_en,
         project.description_es,
         project.status,
-        ActivityStatus(project.status).label,
+        STATUS_NAMES[project.status],
         "true" if project.is_published else "false",
-        project.goal.pillar.code,
-        project.goal.code,
+        project.goal_pillar_code,
+        project.goal_code,
         _iso(project.announced_on),
         _iso(project.planned_start),
         _iso(project.planned_end),
         _iso(project.actual_start),
         _iso(project.actual_end),
-        ";".join(c.country for c in project.countries.all()),
+        ";".join(project.countries),
         # agency code and IATI OrganisationRole code, e.g. "MX-SE:4;US-DOC:4"
-        ";".join(f"{r.agency.code}:{r.role}" for r in roles),
-        ";".join(r.agency.code for r in roles if r.is_lead),
+        ";".join(f"{r.agency_code}:{r.role}" for r in roles),
+        ";".join(r.agency_code for r in roles if r.is_lead),
         "" if project.budget_amount is None else str(project.budget_amount),
         project.budget_currency,
         _iso(project.created_at),
         _iso(project.updated_at),
     ]
+
+
+def cut_on_failure(chunks: Iterator[Any], what: str) -> Iterator[Any]:
+    """The stream, logged and re-raised if it fails part way.
+
+    Once the first chunk has left, the status line (200) is gone too: the only honest
+    way to end a failed export is to cut the connection, which the server does when the
+    iterator raises (gunicorn closes it without the chunked transfer's last, empty
+    chunk). The client then sees an incomplete transfer, never a short document that
+    looks whole.
+    """
+    try:
+        yield from chunks
+    except Exception:
+        logger.exception("The %s export failed part way; the connection is cut", what)
+        raise
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -95,14 +226,21 @@ def csv_cell(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_TRIGGERS) else value
 
 
-def stream_csv(projects: Iterable[Project], url_for: Any) -> Iterator[str]:
+def stream_csv(queryset: QuerySet, url_prefix: str) -> Iterator[str]:
     """UTF-8 CSV with a header row, one row per project; lists are joined with ';'."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for project in projects:
-        writer.writerow([csv_cell(cell) for cell in project_csv_row(project, url_for(project))])
-        if buffer.tell() > 16384:
+    for batch in project_batches(queryset):
+        for project in batch:
+            url = f"{url_prefix}{project.code}/"
+            writer.writerow([csv_cell(cell) for cell in project_csv_row(project, url)])
+            if buffer.tell() > 16384:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        # What was read goes out before the next batch is read.
+        if buffer.tell():
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
@@ -212,7 +350,7 @@ def _narratives(parent: ET.Element, texts: dict[str, str]) -> None:
             ET.SubElement(parent, "narrative", {XML_LANG: lang}).text = text
 
 
-def iati_activity(project: Project) -> ET.Element:
+def iati_activity(project: ExportRow) -> ET.Element:
     ref = settings.IATI_REPORTING_ORG_REF
     activity = ET.Element(
         "iati-activity",
@@ -236,14 +374,14 @@ def iati_activity(project: Project) -> ET.Element:
             "es": project.description_es or project.title_es,
         },
     )
-    roles = list(project.agency_roles.all())
+    roles = project.roles
     for role in roles:
         org = ET.SubElement(
             activity,
             "participating-org",
-            {"ref": role.agency.code, "role": role.role, "type": role.agency.organisation_type},
+            {"ref": role.agency_code, "role": role.role, "type": role.organisation_type},
         )
-        _narratives(org, {"en": role.agency.name_en, "es": role.agency.name_es})
+        _narratives(org, {"en": role.name_en, "es": role.name_es})
     if not roles:
         # IATI requires a participating organisation: the reporting one answers for it.
         org = ET.SubElement(
@@ -283,8 +421,8 @@ def iati_activity(project: Project) -> ET.Element:
             ET.SubElement(
                 activity, "activity-date", {"type": date_type, "iso-date": value.isoformat()}
             )
-    for country in project.countries.all():
-        ET.SubElement(activity, "recipient-country", {"code": country.country})
+    for country in project.countries:
+        ET.SubElement(activity, "recipient-country", {"code": country})
     if project.budget_amount is not None and project.planned_start and project.planned_end:
         budget = ET.SubElement(activity, "budget", {"type": "1", "status": "1"})
         ET.SubElement(budget, "period-start", {"iso-date": project.planned_start.isoformat()})
@@ -297,15 +435,30 @@ def iati_activity(project: Project) -> ET.Element:
     return activity
 
 
-def stream_iati(projects: Iterable[Project]) -> Iterator[bytes]:
-    """An `iati-activities` document (IATI standard 2.03), one activity per project."""
+def stream_iati(queryset: QuerySet) -> Iterator[bytes]:
+    """An `iati-activities` document (IATI standard 2.03), one activity per project.
+
+    A complete document ends with `</iati-activities>`; a failed one is cut short
+    (`cut_on_failure`) and is not well-formed XML."""
     generated = datetime.now(UTC).replace(microsecond=0).isoformat()
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<iati-activities version="2.03" generated-datetime="{generated}">\n'
     ).encode()
-    # The head goes out with the first activity, so the first chunk runs the query.
-    for project in projects:
-        yield head + ET.tostring(iati_activity(project), encoding="utf-8") + b"\n"
-        head = b""
-    yield head + b"</iati-activities>\n"
+    # The head goes out with the first batch, so the first chunk runs the query.
+    parts = [head]
+    size = len(head)
+    for batch in project_batches(queryset):
+        for project in batch:
+            part = ET.tostring(iati_activity(project), encoding="utf-8") + b"\n"
+            parts.append(part)
+            size += len(part)
+            if size > 65536:
+                yield b"".join(parts)
+                parts, size = [], 0
+        # What was read goes out before the next batch is read.
+        if parts:
+            yield b"".join(parts)
+            parts, size = [], 0
+    parts.append(b"</iati-activities>\n")
+    yield b"".join(parts)

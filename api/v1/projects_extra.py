@@ -16,11 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import ItemErrors, flatten_errors
-from api.exports import stream_csv, stream_iati
+from api.exports import EXPORT_NOTES, cut_on_failure, stream_csv, stream_iati
 from api.idempotency import idempotent
 from api.parsers import NulCharacters
-from api.throttling import ExportRateThrottle
 from api.renderers import CSVRenderer, IATIXMLRenderer
+from api.throttling import ExportRateThrottle
 from workplan import services
 from workplan.models.base import CODE_PATTERN, code_validator
 
@@ -229,7 +229,7 @@ class ProjectBulkAndExportMixin:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
         if not queryset.query.order_by:
             queryset = queryset.order_by("code")
-        return queryset.iterator(chunk_size=200)
+        return queryset
 
     @extend_schema(
         operation_id="projects_export_csv",
@@ -237,7 +237,7 @@ class ProjectBulkAndExportMixin:
         summary="Export projects as CSV",
         description=(
             "The projects the list would return (same filters, same visibility), one row "
-            "each, streamed. Lists are joined with `;`; agencies as `CODE:ROLE`."
+            "each, streamed. Lists are joined with `;`; agencies as `CODE:ROLE`." + EXPORT_NOTES
         ),
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, UTF-8."),
@@ -253,7 +253,7 @@ class ProjectBulkAndExportMixin:
     def export_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         url = self.reverse_action("list")  # type: ignore[attr-defined]
         response = StreamingHttpResponse(
-            self._started(stream_csv(self._export_queryset(), lambda p: f"{url}{p.code}/")),
+            self._started(cut_on_failure(stream_csv(self._export_queryset(), url), "CSV")),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="projects.csv"'
@@ -267,7 +267,8 @@ class ProjectBulkAndExportMixin:
             "The projects the list would return, as an IATI 2.03 `iati-activities` "
             "document: one `iati-activity` per project with identifier, reporting "
             "organisation, English and Spanish narratives, participating organisations and "
-            "roles, status, dates and recipient countries. Streamed."
+            "roles, status, dates and recipient countries. Streamed; a complete document "
+            "ends with `</iati-activities>`." + EXPORT_NOTES
         ),
         responses={
             (200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="IATI XML."),
@@ -282,7 +283,7 @@ class ProjectBulkAndExportMixin:
     )
     def export_iati(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         response = StreamingHttpResponse(
-            self._started(stream_iati(self._export_queryset())),
+            self._started(cut_on_failure(stream_iati(self._export_queryset()), "IATI")),
             content_type="application/xml; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="iati-activities.xml"'
