@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from xml.etree import ElementTree as ET
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 
 from workplan.choices import ActivityStatus
@@ -112,31 +113,44 @@ class ExportRow:
         self.countries: list[str] = []
 
 
+ROLE_COLUMNS = (
+    "project_id",
+    "agency__code",
+    "role",
+    "is_lead",
+    "agency__organisation_type",
+    "agency__name_en",
+    "agency__name_es",
+)
+
+
+def _of_projects(queryset: QuerySet, ids: list[int], columns: tuple[str, ...]) -> Any:
+    """Rows of `queryset` for the projects `ids`, as tuples of `columns`.
+
+    On PostgreSQL the ids go as one array parameter (`= ANY(%s)`): a thousand separate
+    IN parameters cost more to build and send than the rows they fetch.
+    """
+    if connection.vendor != "postgresql":
+        return queryset.filter(project_id__in=ids).values_list(*columns)
+    sql, params = queryset.filter(project_id=-1).values_list(*columns).query.sql_with_params()
+    marker = sql.index("= %s")
+    index = sql[:marker].count("%s")
+    params = (*params[:index], ids, *params[index + 1 :])
+    with connection.cursor() as cursor:
+        cursor.execute(sql[:marker] + "= ANY(%s)" + sql[marker + 4 :], params)
+        return cursor.fetchall()
+
+
 def attach_related(rows: list[ExportRow]) -> None:
     """Each row's agencies (by country, then code) and countries: one query per kind for
     the whole batch."""
     by_id = {row.id: row for row in rows}
-    roles = (
-        ProjectAgencyRole.objects.filter(project_id__in=by_id)
-        .order_by("project_id", "country", "agency__code")
-        .values_list(
-            "project_id",
-            "agency__code",
-            "role",
-            "is_lead",
-            "agency__organisation_type",
-            "agency__name_en",
-            "agency__name_es",
-        )
-    )
-    for project_id, *role in roles:
+    ids = list(by_id)
+    roles = ProjectAgencyRole.objects.order_by("project_id", "country", "agency__code")
+    for project_id, *role in _of_projects(roles, ids, ROLE_COLUMNS):
         by_id[project_id].roles.append(RoleRow(*role))
-    countries = (
-        ProjectCountry.objects.filter(project_id__in=by_id)
-        .order_by("project_id", "country")
-        .values_list("project_id", "country")
-    )
-    for project_id, country in countries:
+    countries = ProjectCountry.objects.order_by("project_id", "country")
+    for project_id, country in _of_projects(countries, ids, ("project_id", "country")):
         by_id[project_id].countries.append(country)
 
 
@@ -215,6 +229,7 @@ def cut_on_failure(chunks: Iterator[Any], what: str) -> Iterator[Any]:
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_FIRST = frozenset(FORMULA_TRIGGERS)  # csv_cell's test, inlined in the CSV loop
 
 
 def csv_cell(value: str) -> str:
@@ -234,7 +249,12 @@ def stream_csv(queryset: QuerySet, url_prefix: str) -> Iterator[str]:
     for batch in project_batches(queryset):
         for project in batch:
             url = f"{url_prefix}{project.code}/"
-            writer.writerow([csv_cell(cell) for cell in project_csv_row(project, url)])
+            writer.writerow(
+                [
+                    f"'{cell}" if cell[:1] in FORMULA_FIRST else cell
+                    for cell in project_csv_row(project, url)
+                ]
+            )
             if buffer.tell() > 16384:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -435,6 +455,39 @@ def iati_activity(project: ExportRow) -> ET.Element:
     return activity
 
 
+def _escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_attribute(text: str) -> str:
+    text = _escape_text(text).replace('"', "&quot;")
+    return text.replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#09;")
+
+
+def _attribute_name(name: str) -> str:
+    return "xml:lang" if name == XML_LANG else name
+
+
+def element_xml(element: ET.Element, out: list[str]) -> None:
+    """`ET.tostring(element)`'s text, appended to `out`, for the plain elements built
+    here (no namespaces but xml:lang, no tails, no comments). The standard library's
+    serialiser is written in Python and handles every case; it cost two thirds of the
+    IATI export's time."""
+    attributes = "".join(
+        f' {_attribute_name(name)}="{_escape_attribute(str(value))}"'
+        for name, value in element.items()
+    )
+    if not element.text and not len(element):
+        out.append(f"<{element.tag}{attributes} />")
+        return
+    out.append(f"<{element.tag}{attributes}>")
+    if element.text:
+        out.append(_escape_text(element.text))
+    for child in element:
+        element_xml(child, out)
+    out.append(f"</{element.tag}>")
+
+
 def stream_iati(queryset: QuerySet) -> Iterator[bytes]:
     """An `iati-activities` document (IATI standard 2.03), one activity per project.
 
@@ -450,7 +503,10 @@ def stream_iati(queryset: QuerySet) -> Iterator[bytes]:
     size = len(head)
     for batch in project_batches(queryset):
         for project in batch:
-            part = ET.tostring(iati_activity(project), encoding="utf-8") + b"\n"
+            text: list[str] = []
+            element_xml(iati_activity(project), text)
+            text.append("\n")
+            part = "".join(text).encode()
             parts.append(part)
             size += len(part)
             if size > 65536:

@@ -981,3 +981,17 @@ def test_an_export_that_fails_part_way_does_not_end_cleanly(db, monkeypatch, cap
     body = b"".join(received)
     assert b"</iati-activities>" not in body
     assert any("failed part way" in record.getMessage() for record in caplog.records)
+
+
+def test_iati_serialiser_writes_what_elementtree_writes():
+    from xml.etree import ElementTree as ET
+
+    activity = ET.Element("iati-activity", {exports.XML_LANG: "en", "a": 'q"<&>\n\r\t'})
+    ET.SubElement(activity, "title").text = "Tom & Jerry <b> \"quoted\" 'single'"
+    ET.SubElement(activity, "empty", {"code": "1"})
+    nested = ET.SubElement(activity, "narratives")
+    ET.SubElement(nested, "narrative", {exports.XML_LANG: "es"}).text = "ñandú — ok"
+    ET.SubElement(nested, "blank").text = ""
+    out: list[str] = []
+    exports.element_xml(activity, out)
+    assert "".join(out).encode() == ET.tostring(activity, encoding="utf-8")
