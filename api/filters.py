@@ -286,6 +286,7 @@ class ProjectFilterSet(PlanFilterSet):
         return qs.filter(
             pk__in=ProjectCountry.objects.filter(country__in=value).values("project_id")
         )
+
     q = search_parameter(
         "titles and descriptions", "a match in a title before one only in a description"
     )

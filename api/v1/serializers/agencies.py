@@ -3,6 +3,7 @@ from rest_framework import serializers
 from api.fields import (
     CodedValueField,
     CodeLabelField,
+    CodeURLField,
     PlanSerializer,
     TranslatedField,
     TranslationsField,
@@ -15,7 +16,7 @@ from workplan.models import Agency
 class AgencyBriefSerializer(PlanSerializer):
     """A reference to an agency: its code, URL and name."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="agency-detail", lookup_field="code")
+    url = CodeURLField("agency-detail")
     name = TranslatedField("name")
     translations = TranslationsField("name")
 
@@ -27,7 +28,7 @@ class AgencyBriefSerializer(PlanSerializer):
 class AgencySerializer(PlanSerializer):
     """A government agency of either country."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="agency-detail", lookup_field="code")
+    url = CodeURLField("agency-detail")
     name = TranslatedField("name")
     translations = TranslationsField("name")
     country = CodedValueField(country_choices(), "ISO 3166-1 alpha-2", read_only=True)

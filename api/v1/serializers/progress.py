@@ -7,6 +7,7 @@ from rest_framework import serializers
 from api.fields import (
     CodedValueField,
     CodeLabelField,
+    CodeURLField,
     OptionalURLField,
     PlanSerializer,
     StrictCharField,
@@ -100,7 +101,7 @@ class MeasureField(_WholeObjectField):
 class ProgressReportSerializer(PlanSerializer):
     """Reported progress on a project or a goal, with its source."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="progress-detail", lookup_field="code")
+    url = CodeURLField("progress-detail")
     narrative = TranslatedField("narrative")
     translations = TranslationsField("narrative")
     project = ProjectBriefSerializer(

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from api.fields import (
     CodedValueField,
     CodeLabelField,
+    CodeURLField,
     PlanSerializer,
     StrictCharField,
     StrictSerializer,
@@ -30,7 +31,7 @@ from .plan import GoalBriefSerializer, PillarBriefSerializer
 class ProjectBriefSerializer(PlanSerializer):
     """A reference to a project: its code, URL and name."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="project-detail", lookup_field="code")
+    url = CodeURLField("project-detail")
     title = TranslatedField("title")
     translations = TranslationsField("title")
 
@@ -98,7 +99,7 @@ class BudgetField(serializers.Field):
 class ProjectSerializer(PlanSerializer):
     """A project that carries out a goal of the plan."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="project-detail", lookup_field="code")
+    url = CodeURLField("project-detail")
     title = TranslatedField("title")
     description = TranslatedField("description")
     translations = TranslationsField("title", "description")
