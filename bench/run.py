@@ -285,8 +285,7 @@ def check_parity(port: int, pairs: list[tuple[str, str, str]]) -> list[str]:
             lines.append(f"WARNING {label}: HTTP {real[0]} for the real one, {other[0]} for it")
             continue
         summary = diff_summary(real[2], other[2])
-        if real[1].get("etag") != other[1].get("etag"):
-            summary += f"\nETag {real[1].get('etag')} != {other[1].get('etag')}"
+        # (Each side tags its answer its own way: only the bodies must agree.)
         if summary:
             lines.append(f"WARNING {label}: not the same bytes as {real_path}")
             lines += [f"    {line}" for line in summary.strip().splitlines()]
