@@ -5,9 +5,9 @@ facts it is checked against in tests/data/, the IATI schema in schemas/.
 """
 
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-import json
 from typing import Any
 
 import pytest

@@ -25,12 +25,12 @@ from api import exports
 from api.exports import CSV_COLUMNS
 from api.models import IdempotencyRecord
 from tests.conftest import (
-    parsed,
     IATI_SCHEMA,
     assert_problem,
     get_ok,
     list_all,
     make_user,
+    parsed,
     token_client,
 )
 from tests.factories import AgencyFactory, GoalFactory, ProjectFactory
