@@ -11,7 +11,8 @@ import io
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 from xml.etree import ElementTree as ET
 
@@ -105,6 +106,26 @@ class ExportRow:
     """
 
     __slots__ = (*(name.replace("__", "_") for name in PROJECT_VALUES), "roles", "countries")
+
+    id: int
+    code: str
+    title_en: str
+    title_es: str
+    description_en: str
+    description_es: str
+    status: str
+    is_published: bool
+    goal_code: str
+    goal_pillar_code: str
+    announced_on: date | None
+    planned_start: date | None
+    planned_end: date | None
+    actual_start: date | None
+    actual_end: date | None
+    budget_amount: Decimal | None
+    budget_currency: str
+    created_at: datetime
+    updated_at: datetime
 
     def __init__(self, values: tuple[Any, ...]) -> None:
         for name, value in zip(self.__slots__, values, strict=False):

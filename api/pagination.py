@@ -118,13 +118,13 @@ class PagePagination(PageNumberPagination):
         return rows[:size]
 
     def get_next_link(self) -> str | None:
-        if not self.has_next:
+        if not self.has_next or self.request is None:
             return None
         url = self.request.build_absolute_uri()
         return replace_query_param(url, self.page_query_param, self.number + 1)
 
     def get_previous_link(self) -> str | None:
-        if self.number <= 1:
+        if self.number <= 1 or self.request is None:
             return None
         url = self.request.build_absolute_uri()
         if self.number == 2:

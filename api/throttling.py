@@ -102,16 +102,17 @@ class WindowThrottle(SimpleRateThrottle):
     window_end = 0.0
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        if self.rate is None or self.num_requests is None or self.duration is None:
+        num_requests, duration = self.parse_rate(self.rate)
+        if num_requests is None or duration is None:
             return True
         key = self.get_cache_key(request, view)
         if key is None:
             return True
         self.now = self.timer()
-        start = int(self.now // self.duration) * self.duration
-        self.window_end = start + self.duration
+        start = int(self.now // duration) * duration
+        self.window_end = start + duration
         expires = max(1, math.ceil(self.window_end - self.now))
-        return fail_open_cache.hit(f"{key}_{start}", expires) <= self.num_requests
+        return fail_open_cache.hit(f"{key}_{start}", expires) <= num_requests
 
     def wait(self) -> float | None:
         return max(1.0, self.window_end - self.now)

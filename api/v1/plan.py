@@ -286,7 +286,7 @@ class ProjectRows:
     def text(self, row: Any, base: str) -> str:
         return row.get(f"{base}_{self.language}") or row.get(f"{base}_en") or ""
 
-    def translations(self, row: dict[str, Any], *bases: str) -> dict[str, dict[str, str]]:
+    def translations(self, row: Any, *bases: str) -> dict[str, dict[str, str]]:
         return {
             lang: {base.rsplit("__", 1)[-1]: row[f"{base}_{lang}"] for base in bases}
             for lang in SUPPORTED_LANGUAGES
