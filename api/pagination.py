@@ -268,10 +268,11 @@ class KeysetPage:
 
     # The ordering ---------------------------------------------------------------------
     @staticmethod
-    def ordering(queryset: QuerySet) -> list[tuple[str, bool]]:
-        """(field path, descending) pairs of the queryset's order, the key appended."""
+    def ordering(queryset: QuerySet) -> list[tuple[str, bool, bool]]:
+        """(field path, descending, nullable) of the queryset's order, up to its first
+        unique non-null field; the key is appended when none is."""
         names = list(queryset.query.order_by or queryset.model._meta.ordering)
-        fields: list[tuple[str, bool]] = []
+        fields: list[tuple[str, bool, bool]] = []
         for name in names:
             if not isinstance(name, str) or name.lstrip("-") in ("search_rank", "?"):
                 raise QueryParameterError(
@@ -282,48 +283,53 @@ class KeysetPage:
                         ]
                     }
                 )
-            fields.append((name.lstrip("-"), name.startswith("-")))
-        if not any(path in ("pk", "id") for path, _ in fields):
-            fields.append(("pk", False))
+            path = name.lstrip("-")
+            nullable, unique = _nature(queryset.model, path)
+            fields.append((path, name.startswith("-"), nullable))
+            if unique and not nullable:
+                return fields  # later fields never break a tie
+        fields.append(("pk", False, False))
         return fields
 
     def order_by(self, backwards: bool) -> list[OrderBy]:
-        """NULLs after every value going forwards (before, going backwards), on every
-        database alike, so that the position's comparisons below hold."""
+        """A nullable field's NULLs come after every value going forwards (before, going
+        backwards), on every database alike, so that the comparisons below hold. Fields
+        that cannot be null are ordered plainly, so that an index serves the order."""
         order = []
-        for path, descending in self.fields:
+        for path, descending, nullable in self.fields:
             if descending != backwards:
-                order.append(F(path).desc(nulls_first=True))
+                order.append(F(path).desc(nulls_first=True if nullable else None))
             else:
-                order.append(F(path).asc(nulls_last=True))
+                order.append(F(path).asc(nulls_last=True if nullable else None))
         return order
 
     def after(self, position: list[Any], backwards: bool) -> Q:
-        """Rows past `position` in the (possibly reversed) order: lexicographic."""
-        condition = Q(pk__in=[])
+        """Rows past `position` in the (possibly reversed) order: lexicographic. On the
+        usual orderings (a unique code or date and the key) this is a range of an index."""
+        condition: Q | None = None
         equal = Q()
-        for (path, descending), value in zip(self.fields, position, strict=True):
+        for (path, descending, nullable), value in zip(self.fields, position, strict=True):
             ascending = descending == backwards  # ascending with NULLs last
             if value is None:
                 past = Q(pk__in=[]) if ascending else Q(**{f"{path}__isnull": False})
                 same = Q(**{f"{path}__isnull": True})
             else:
-                if ascending:
-                    past = Q(**{f"{path}__gt": value}) | Q(**{f"{path}__isnull": True})
-                else:
-                    past = Q(**{f"{path}__lt": value})
+                past = Q(**{f"{path}__gt" if ascending else f"{path}__lt": value})
+                if ascending and nullable:
+                    past |= Q(**{f"{path}__isnull": True})
                 same = Q(**{path: value})
-            condition |= equal & past
+            condition = past if condition is None else condition | (equal & past)
             equal &= same
+        assert condition is not None
         return condition
 
     # Cursors --------------------------------------------------------------------------
     def signature(self) -> list[str]:
-        return [("-" if descending else "") + path for path, descending in self.fields]
+        return [("-" if descending else "") + path for path, descending, _ in self.fields]
 
     def position_of(self, row: Any) -> list[Any]:
         values = []
-        for path, _ in self.fields:
+        for path, _, _ in self.fields:
             value = row
             for part in path.split("__"):
                 value = None if value is None else getattr(value, part)
@@ -346,7 +352,7 @@ class KeysetPage:
         if not isinstance(position, list) or len(position) != len(self.fields):
             raise _bad_cursor("its position does not fit the ordering")
         checked = []
-        for (path, _), value in zip(self.fields, position, strict=True):
+        for (path, _, _), value in zip(self.fields, position, strict=True):
             if value is not None:
                 try:
                     field = _model_field(queryset.model, path)
@@ -377,6 +383,19 @@ def encode_cursor(ordering: list[str], position: list[Any], backwards: bool = Fa
     body = {"o": ordering, "p": [_plain(value) for value in position], "b": backwards}
     raw = json.dumps(body, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _nature(model: Any, path: str) -> tuple[bool, bool]:
+    """Whether the field at `path` may be null (along the way too), and is unique."""
+    parts = path.split("__")
+    nullable = False
+    for part in parts[:-1]:
+        field = model._meta.get_field(part)
+        nullable = nullable or field.null
+        model = field.related_model
+    field = model._meta.pk if parts[-1] == "pk" else model._meta.get_field(parts[-1])
+    unique = field.unique and len(parts) == 1
+    return nullable or field.null, unique
 
 
 def _model_field(model: Any, path: str) -> Any:

@@ -158,12 +158,12 @@ def deep_cursor(page: int, size: int = 50) -> str:
 
     if page <= 1:
         return ""
-    row = (
+    code = (
         Project.objects.filter(archived_at__isnull=True, is_published=True)
         .order_by("code")
-        .values_list("code", "pk")[(page - 1) * size - 1]
+        .values_list("code", flat=True)[(page - 1) * size - 1]
     )
-    return encode_cursor(["code", "pk"], list(row))
+    return encode_cursor(["code"], [code])
 
 
 def pick_detail_code() -> str:
