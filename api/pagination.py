@@ -113,7 +113,7 @@ class PagePagination(PageNumberPagination):
         offset = (number - 1) * size
         rows = list(queryset[offset : offset + size + 1])
         if not rows and number > 1:
-            raise NotFound("Invalid page: past the last one.")
+            raise NotFound("Invalid page.")
         self.has_next = len(rows) > size
         return rows[:size]
 
