@@ -3,7 +3,7 @@
 import hashlib
 import json
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -192,20 +192,22 @@ def plan_document(request: Request, user: Any, language: str) -> Iterator[bytes]
         .filter(goal_id__in=goal_ids)
         .order_by("goal__pillar__number", "goal__number", "code")
     )
-    pending: list[dict[str, Any]] = []
+    pending: deque[dict[str, Any]] = deque()
     parts = re.split(rf'"{re.escape(_json(GOAL_PROJECTS)[1:-1])}(\d+)"', head[:-1])
-    out: list[str] = [parts[0]]
+    # The pillars up to the first goal's projects leave before any project is read.
+    yield parts[0].encode()
+    out: list[str] = []
     for goal_id, text in zip(parts[1::2], parts[2::2], strict=True):
         out.append("[")
         first = True
         while True:
             if not pending:
-                pending = next(projects, [])
+                pending = deque(next(projects, []))
                 if not pending:
                     break
             if pending[0]["goal_id"] != int(goal_id):
                 break
-            row = pending.pop(0)
+            row = pending.popleft()
             out.append(("" if first else ",") + _json(row["data"]))
             first = False
             if len(out) > 200:
