@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.cache import patch_vary_headers
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -81,6 +81,38 @@ def loaded_rows(obj: Any, seen: set[tuple[str, Any]] | None = None) -> list[Any]
     return own
 
 
+ETAG_PARAMETERS = [
+    OpenApiParameter(
+        "If-None-Match",
+        str,
+        location=OpenApiParameter.HEADER,
+        description="ETag of an earlier copy: 304 when unchanged.",
+    ),
+    OpenApiParameter(
+        "ETag",
+        str,
+        location=OpenApiParameter.HEADER,
+        response=[200, 304],
+        description="Validator of this document: send it in If-None-Match next time.",
+    ),
+]
+
+
+def etag_response(request: Request, language: str, data: Any) -> Response:
+    """A computed document with a digest ETag in the negotiated language: 304 when the
+    client's If-None-Match names it (the plan, the codelists, the summary)."""
+    body = json.dumps(data, sort_keys=True, default=str).encode()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {
+        "ETag": etag,
+        "Content-Language": content_language(language),
+        "Vary": "Accept-Language",
+    }
+    if if_none_match_hits(request, etag):
+        return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(data, headers=headers)
+
+
 class ProblemResponseMixin:
     """Error responses are rendered as application/problem+json whatever was negotiated."""
 
@@ -111,9 +143,15 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
     common_query_params = frozenset({"lang", "fields", "format"})
 
     language = "en"
-    # `?expand=` values this resource understands (on its lists and details).
+    # `?expand=` values this resource understands (on its lists and details): the
+    # `expansions` its serializer declares, set when the class is made.
     expand_choices: frozenset[str] = frozenset()
     expanded: frozenset[str] = frozenset()
+    # `?brief=true`: the minimal representation, as references to the object carry it
+    # elsewhere (`brief_fields` are its serializer's, set when the class is made).
+    brief_serializer_class: type | None = None
+    brief_fields: tuple[str, ...] = ()
+    brief = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -122,6 +160,11 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
                 f"{cls.__name__} overrides get_queryset; declare `queryset` and let "
                 "PlanViewSet scope it."
             )
+        serializer_class = cls.__dict__.get("serializer_class")
+        if serializer_class is not None:
+            cls.expand_choices = frozenset(getattr(serializer_class, "expansions", {}))
+        if cls.brief_serializer_class is not None:
+            cls.brief_fields = tuple(cls.brief_serializer_class.Meta.fields)  # type: ignore[attr-defined]
 
     @property
     def allowed_methods(self) -> list[str]:
@@ -140,11 +183,19 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
         super().initial(request, *args, **kwargs)
         self.language = negotiate_language(request)
         self.check_query_params(request)
+        self.brief = self.parse_brief(request)
         self.expanded = self.parse_expand(request)
 
     # -- scoping -----------------------------------------------------------------
     def get_queryset(self) -> QuerySet:
-        queryset = super().get_queryset()
+        if self.brief:
+            # A brief representation reads no related object.
+            queryset = self.model._default_manager.all()
+        else:
+            queryset = super().get_queryset()
+            expansions = getattr(self.serializer_class, "expansions", {})
+            for value in sorted(self.expanded):
+                queryset = queryset.prefetch_related(*expansions[value].prefetch)
         if self.action == "restore":
             return queryset.archived()  # type: ignore[attr-defined]
         return queryset.visible_to(self.actor())  # type: ignore[attr-defined]
@@ -169,6 +220,8 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
             and self.request.method in ("GET", "HEAD")
         ):
             allowed.add("expand")
+        if self.brief_fields and self.action in ("list", "retrieve"):
+            allowed.add("brief")
         if self.action == "list" and self.paginator is not None:
             allowed |= set(getattr(self.paginator, "query_params", ()))
         return allowed
@@ -176,8 +229,18 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
     def check_query_params(self, request: Request) -> None:
         check_query_params(request, self.allowed_query_params())
 
+    def parse_brief(self, request: Request) -> bool:
+        """`brief=true` or `brief=false` (any case); anything else is a 400 naming `brief`."""
+        raw = request.query_params.get("brief")
+        if raw is None:
+            return False
+        if raw.strip().lower() not in ("true", "false"):
+            raise QueryParameterError({"brief": ["Must be true or false."]})
+        return raw.strip().lower() == "true"
+
     def parse_expand(self, request: Request) -> frozenset[str]:
-        """`expand=labels` (comma-separated); unknown values are a 400 naming `expand`."""
+        """`expand=labels,goal` (comma-separated, or repeated); unknown values are a 400
+        naming `expand`, and so are related objects asked of a brief representation."""
         values = [
             value.strip()
             for raw in request.query_params.getlist("expand")
@@ -191,6 +254,16 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
                     "expand": [
                         f"Unknown value(s): {', '.join(unknown) or '(none given)'}; "
                         f"available: {', '.join(sorted(self.expand_choices))}."
+                    ]
+                }
+            )
+        embedded = sorted(set(values) - {"labels"})
+        if self.brief and embedded:
+            raise QueryParameterError(
+                {
+                    "expand": [
+                        f"A brief representation embeds no related object ({', '.join(embedded)}); "
+                        "only `labels` applies."
                     ]
                 }
             )
@@ -236,6 +309,11 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
             )
         return wanted
 
+    def get_serializer_class(self) -> Any:
+        if self.brief:
+            return self.brief_serializer_class
+        return super().get_serializer_class()
+
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
         serializer_class = self.get_serializer_class()
         kwargs.setdefault("context", self.get_serializer_context())
@@ -275,8 +353,7 @@ class PlanViewSet(ProblemResponseMixin, viewsets.ModelViewSet):
             request.build_absolute_uri("/"),
             str(request.version),
             self.language,
-            request.query_params.get("fields", ""),
-            sorted(self.expanded),
+            sorted(request.query_params.lists()),  # fields, expand, brief...
             loaded_rows(obj),
         ]
         body = json.dumps(key, separators=(",", ":"), default=str)

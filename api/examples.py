@@ -397,10 +397,51 @@ ARCHIVABLE: dict[str, tuple[str, Callable[[Context], None], Callable[[Context], 
 }
 
 
+def more_examples() -> dict[str, dict[str, Call]]:
+    """operationId -> further named examples of its success response (the same method)."""
+    return {
+        "projects_list": {
+            "brief": Call(
+                "/api/v1/projects/",
+                query="brief=true&pillar=P1",
+                summary="Projects of P1, brief: code, URL and title",
+            ),
+        },
+        "projects_retrieve": {
+            "brief": Call(
+                "/api/v1/projects/HLED-2021-01/",
+                query="brief=true&lang=all",
+                summary="A project, brief, in both languages",
+            ),
+            "expanded": Call(
+                "/api/v1/projects/HLED-2021-01/",
+                query="expand=goal,agencies,labels",
+                summary="A project with its goal and agencies whole, and code labels",
+            ),
+        },
+        "progress_list": {
+            "brief": Call(
+                "/api/v1/progress/", query="brief=true&pillar=P4", summary="Progress on P4, brief"
+            ),
+        },
+        "goals_retrieve": {
+            "expanded": Call(
+                "/api/v1/goals/P1-G1/",
+                query="expand=pillar",
+                summary="A goal with its pillar whole",
+            ),
+        },
+    }
+
+
 def success_calls() -> dict[str, tuple[str, Call]]:
     """operationId -> (method, the request whose answer is the operation's example)."""
     calls: dict[str, tuple[str, Call]] = {
         "plan_retrieve": ("GET", Call("/api/v1/plan/", summary="The whole 2021 plan")),
+        "summary_retrieve": (
+            "GET",
+            Call("/api/v1/summary/", summary="The 2021 plan in numbers, for anyone"),
+        ),
         "codelists_list": ("GET", Call("/api/v1/codelists/", summary="Every codelist")),
         "codelists_retrieve": (
             "GET",
@@ -935,6 +976,7 @@ def render_examples() -> dict[str, Any]:
         raise RuntimeError("render_examples needs an empty database: it loads the plan itself.")
     schema = SchemaGenerator(api_version="v1").get_schema(request=None, public=True)
     calls = success_calls()
+    more = more_examples()
     out: dict[str, Any] = {"operations": {}, "webhooks": {}}
     with _deterministic() as traveller:
         _reset_sequences()
@@ -967,6 +1009,12 @@ def render_examples() -> dict[str, Any]:
                         entry["request"] = {"summary": call.summary or op_id, "value": body}
                     if response.body_bytes:
                         entry["responses"][status] = _record(response, call.summary, call, method)
+                    for name, extra in more.get(op_id, {}).items():
+                        response, _ = _scenario(ctx, method, extra)
+                        assert response.status_code == code, (op_id, name, response.status_code)
+                        entry.setdefault("more", {})[name] = _record(
+                            response, extra.summary, extra, method
+                        )
                 elif code >= 400:
                     problem = problem_call(op_id, method, code, call)
                     entry["responses"][status] = _problem_entry(ctx, method, op_id, code, problem)
@@ -1097,6 +1145,11 @@ def merge_examples(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
                     if example.get("description"):
                         item_example["description"] = example["description"]
                     content["examples"] = {_example_key(status, example): item_example}
+                    if status.startswith("2"):
+                        for name, extra in entry.get("more", {}).items():
+                            content["examples"][name] = {
+                                key: extra[key] for key in ("summary", "description", "value")
+                            }
                 for name, header in response.get("headers", {}).items():
                     if name in example.get("headers", {}):
                         value = example["headers"][name]

@@ -1,7 +1,8 @@
 """Serializer fields and the base serializer shared by every API version."""
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from django.db import models
 from drf_spectacular.types import OpenApiTypes
@@ -100,6 +101,50 @@ class CodedValueField(serializers.ChoiceField):
 EXPAND_LABELS = "labels"
 
 
+@dataclass(frozen=True)
+class Expansion:
+    """One `expand=` value of a representation.
+
+    `path` names the field it replaces (dotted through nested serializers, e.g.
+    `participating_agencies.agency`) and `field` builds the replacement: a related object
+    whole instead of its brief reference. `prefetch` is what the queryset needs for it,
+    so a page costs the same number of queries whatever its size. `labels` replaces
+    nothing: the `*_label` fields read the expansion from the context.
+    """
+
+    description: str
+    path: str = ""
+    field: Callable[[], serializers.Field] | None = None
+    prefetch: tuple[Any, ...] = ()
+
+
+LABELS = Expansion(
+    "adds, beside each coded field, its name in the negotiated language (`status` `2` "
+    "gains `status_label` `Implementation`; English with `lang=all`)"
+)
+
+
+def expandable(
+    brief: type[serializers.Serializer], whole: str, value: str, **kwargs: Any
+) -> serializers.Serializer:
+    """A brief reference that `expand=<value>` turns into the whole object; the schema
+    says it is one or the other (components `<X>Brief` and `<whole>`). A subclass
+    carries the schema, as DRF copies fields by re-instantiating their class."""
+    name = brief.__name__.removesuffix("Serializer")
+    schema: dict[str, Any] = {
+        "anyOf": [
+            {"$ref": f"#/components/schemas/{name}"},
+            {"$ref": f"#/components/schemas/{whole}"},
+            *([{"type": "null"}] if kwargs.get("allow_null") else []),
+        ],
+        "description": kwargs.pop("help_text", "")
+        + f" The brief reference; the whole object with `expand={value}`.",
+    }
+    schema["description"] = schema["description"].strip()
+    annotated = extend_schema_field(schema)(type(f"Expandable{name}", (brief,), {}))
+    return annotated(read_only=True, **kwargs)
+
+
 def expands_labels(context: Mapping[str, Any]) -> bool:
     return EXPAND_LABELS in context.get("expand", ())
 
@@ -139,13 +184,32 @@ class CodeLabelField(serializers.Field):
 
 
 class PlanSerializer(serializers.ModelSerializer):
-    """Base read serializer: every field is read-only; supports `fields=` selection."""
+    """Base read serializer: every field is read-only; supports `fields=` selection and
+    the `expand=` values it declares in `expansions` (the one list of them: the views
+    accept and document exactly these)."""
+
+    expansions: ClassVar[dict[str, Expansion]] = {}
 
     def __init__(self, *args: Any, fields: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if fields:
             for name in set(self.fields) - set(fields):
                 self.fields.pop(name)
+        for value in sorted(getattr(self, "_context", {}).get("expand", ())):
+            expansion = self.expansions.get(value)
+            if expansion is not None and expansion.field is not None:
+                self._expand(expansion.path.split("."), expansion.field)
+
+    def _expand(self, path: list[str], build: Callable[[], serializers.Field]) -> None:
+        """Replace the field at `path` (unless `fields=` left it out)."""
+        owner: Any = self
+        for name in path[:-1]:
+            if name not in owner.fields:
+                return
+            owner = owner.fields[name]
+            owner = getattr(owner, "child", owner)  # through a list of objects
+        if path[-1] in owner.fields:
+            owner.fields[path[-1]] = build()
 
     def get_extra_kwargs(self) -> dict[str, Any]:
         extra = super().get_extra_kwargs()

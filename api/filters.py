@@ -321,6 +321,13 @@ def date_range(noun: str) -> tuple[django_filters.DateFilter, django_filters.Dat
     )
 
 
+def dated_ordering() -> django_filters.OrderingFilter:
+    """`ordering` of dated records (meetings, progress reports)."""
+    return django_filters.OrderingFilter(
+        fields=tuple((name, name) for name in ("date", "code", "created_at", "updated_at"))
+    )
+
+
 class MeetingFilterSet(PlanFilterSet):
     date_from, date_to = date_range("Meetings held")
     kind = LowerListFilter(choices=MeetingKind.choices, label="Kind(s) of meeting.")
@@ -345,14 +352,7 @@ class MeetingFilterSet(PlanFilterSet):
         "places and summaries", "a match in the place before one only in the summary"
     )
     search_fields = SearchFields(titles=text_fields("place"), texts=text_fields("summary"))
-    ordering = django_filters.OrderingFilter(
-        fields=(
-            ("date", "date"),
-            ("code", "code"),
-            ("created_at", "created_at"),
-            ("updated_at", "updated_at"),
-        )
-    )
+    ordering = dated_ordering()
 
     class Meta:
         model = Meeting
@@ -376,14 +376,7 @@ class ProjectProgressFilterSet(PlanFilterSet):
         "narratives and indicators", "a match in the indicator before one only in the narrative"
     )
     search_fields = SearchFields(titles=text_fields("indicator"), texts=text_fields("narrative"))
-    ordering = django_filters.OrderingFilter(
-        fields=(
-            ("date", "date"),
-            ("code", "code"),
-            ("created_at", "created_at"),
-            ("updated_at", "updated_at"),
-        )
-    )
+    ordering = dated_ordering()
 
     class Meta:
         model = ProgressReport

@@ -113,6 +113,12 @@ TAGS: list[dict[str, str]] = [
         "mirror it.",
     },
     {
+        "name": "summary",
+        "description": "The plan in numbers: projects per pillar, goal, agency, country and "
+        "status, the latest progress in each pillar, and how many facts the governments "
+        "stated. Of what the caller may see, with the project list's filters.",
+    },
+    {
         "name": "codelists",
         "description": "What every code means: the IATI, ISO and plan codelists the coded "
         "fields use, each entry named in English and Spanish.",
@@ -138,7 +144,10 @@ TAG_GROUPS = [
         "name": "The plan",
         "tags": ["pillars", "goals", "agencies", "projects", "meetings", "progress"],
     },
-    {"name": "Integration", "tags": ["plan", "codelists", "changes", "webhooks", "exports"]},
+    {
+        "name": "Integration",
+        "tags": ["plan", "summary", "codelists", "changes", "webhooks", "exports"],
+    },
 ]
 
 

@@ -157,11 +157,23 @@ class AutoSchema(SpectacularAutoSchema):
                     "expand",
                     str,
                     enum=expand_choices,
+                    description=expand_description(self.view),
+                )
+            )
+        brief_fields = getattr(self.view, "brief_fields", ())
+        if brief_fields and action in ("list", "retrieve"):
+            # Registers the brief component; `document_brief_representations` lets the
+            # response be either representation.
+            brief = self.resolve_serializer(self.view.brief_serializer_class, "response")  # type: ignore[attr-defined]
+            params.append(
+                OpenApiParameter(
+                    "brief",
+                    bool,
+                    extensions={BRIEF_EXTENSION: brief.name},
                     description=(
-                        "`labels` adds, beside each coded field, its name in the negotiated "
-                        "language (`status` `2` gains `status_label` `Implementation`; "
-                        "English with `lang=all`). The codes stay as they are; "
-                        "`/codelists/` lists every name."
+                        "`true` gives the minimal representation: only "
+                        f"`{'`, `'.join(brief_fields)}`, as references to it "
+                        "elsewhere carry them. `fields` then picks among these."
                     ),
                 )
             )
@@ -297,6 +309,49 @@ def resource_docs(singular: str, plural: str, *, writers: str) -> dict[str, Any]
             description=f"Brings an archived {singular} back. Plan admins only.",
         ),
     }
+
+
+BRIEF_EXTENSION = "x-brief-component"
+
+
+def document_brief_representations(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Where `brief=true` is offered, a 200 carries the full or the brief representation
+    (of each item, on a list)."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            names = [
+                p.pop(BRIEF_EXTENSION)
+                for p in operation.get("parameters", [])
+                if BRIEF_EXTENSION in p
+            ]
+            if not names:
+                continue
+            brief = {"$ref": f"#/components/schemas/{names[0]}"}
+            # A brief object carries its fields and no others (references elsewhere too).
+            schemas[names[0]]["additionalProperties"] = False
+            for content in operation["responses"].get("200", {}).get("content", {}).values():
+                schema = content["schema"]
+                paginated = schema.get("$ref", "").rsplit("/", 1)[-1]
+                if paginated.startswith("Paginated"):
+                    results = schemas[paginated]["properties"]["results"]
+                    if "anyOf" not in results["items"]:
+                        results["items"] = {"anyOf": [results["items"], brief]}
+                elif "anyOf" not in schema:
+                    content["schema"] = {"anyOf": [schema, brief]}
+    return result
+
+
+def expand_description(view: Any) -> str:
+    """What each `expand` value does, from the serializer's `expansions`."""
+    expansions = getattr(getattr(view, "serializer_class", None), "expansions", {})
+    parts = [f"`{value}` {expansions[value].description}" for value in sorted(expansions)]
+    return (
+        "Comma-separated. "
+        + "; ".join(parts)
+        + ". Codes stay as they are (`/codelists/` names them all); related objects are "
+        "brief references unless expanded."
+    )
 
 
 def make_translations_optional(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -3,8 +3,6 @@
 Read-only and public; answered from memory (no database query for an anonymous caller).
 """
 
-import hashlib
-import json
 from typing import Any
 
 from drf_spectacular.utils import (
@@ -13,15 +11,15 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
 )
-from rest_framework import generics, serializers, status
+from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from api.base import ProblemResponseMixin, check_query_params, if_none_match_hits
+from api.base import ETAG_PARAMETERS, ProblemResponseMixin, check_query_params, etag_response
 from api.fields import TRANSLATIONS_SCHEMA
-from api.language import ALL_LANGUAGES, content_language, negotiate_language
+from api.language import ALL_LANGUAGES, negotiate_language
 from api.permissions import PlanPermission
 from workplan.codelists import REGISTRY, Codelist, Entry
 from workplan.models.base import SUPPORTED_LANGUAGES
@@ -32,21 +30,6 @@ LANG_PARAMETER = OpenApiParameter(
     enum=["en", "es", "all"],
     description="Language of the names; `all` adds a `translations` object with both.",
 )
-ETAG_PARAMETERS = [
-    OpenApiParameter(
-        "If-None-Match",
-        str,
-        location=OpenApiParameter.HEADER,
-        description="ETag of an earlier copy: 304 when unchanged.",
-    ),
-    OpenApiParameter(
-        "ETag",
-        str,
-        location=OpenApiParameter.HEADER,
-        response=[200, 304],
-        description="Validator of this document: send it in If-None-Match next time.",
-    ),
-]
 
 
 @extend_schema_field(TRANSLATIONS_SCHEMA)
@@ -111,16 +94,7 @@ class CodelistBaseView(ProblemResponseMixin, generics.GenericAPIView):
     pagination_class = None
 
     def answer(self, request: Request, language: str, data: Any) -> Response:
-        body = json.dumps(data, sort_keys=True).encode()
-        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-        headers = {
-            "ETag": etag,
-            "Content-Language": content_language(language),
-            "Vary": "Accept-Language",
-        }
-        if if_none_match_hits(request, etag):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        return Response(data, headers=headers)
+        return etag_response(request, language, data)
 
 
 class CodelistIndexView(CodelistBaseView):

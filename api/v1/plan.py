@@ -19,7 +19,12 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.utils.encoders import JSONEncoder
 
-from api.base import ProblemResponseMixin, check_query_params, if_none_match_hits
+from api.base import (
+    ETAG_PARAMETERS,
+    ProblemResponseMixin,
+    check_query_params,
+    if_none_match_hits,
+)
 from api.language import ALL_LANGUAGES, DEFAULT_LANGUAGE, content_language, negotiate_language
 from api.permissions import PlanPermission
 from workplan.models import (
@@ -94,19 +99,7 @@ class PlanView(ProblemResponseMixin, generics.GenericAPIView):
         tags=["plan"],
         parameters=[
             OpenApiParameter("lang", str, enum=["en", "es", "all"], description="Language."),
-            OpenApiParameter(
-                "If-None-Match",
-                str,
-                location=OpenApiParameter.HEADER,
-                description="ETag of an earlier copy: 304 when unchanged.",
-            ),
-            OpenApiParameter(
-                "ETag",
-                str,
-                location=OpenApiParameter.HEADER,
-                response=[200, 304],
-                description="Validator of this document: send it in If-None-Match next time.",
-            ),
+            *ETAG_PARAMETERS,
         ],
         responses={200: PlanDocumentSerializer, 304: OpenApiResponse(description="Not modified.")},
     )

@@ -30,6 +30,6 @@ class APIRootView(routers.APIRootView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         check_query_params(request, {"format"})
         response = super().get(request, *args, **kwargs)
-        for name in ("changes", "plan", "codelists"):
+        for name in ("changes", "plan", "summary", "codelists"):
             response.data[name] = reverse(f"{request.version}:{name}", request=request)
         return response

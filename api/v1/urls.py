@@ -11,6 +11,7 @@ from .changes import ChangeFeedView
 from .codelists import CodelistDetailView, CodelistIndexView
 from .plan import PlanView
 from .root import APIRootView
+from .summary import SummaryView
 from .webhooks import WebhookSubscriptionViewSet
 
 
@@ -51,6 +52,7 @@ urlpatterns = [
     ),
     path("changes/", ChangeFeedView.as_view(), name="changes"),
     path("plan/", PlanView.as_view(), name="plan"),
+    path("summary/", SummaryView.as_view(), name="summary"),
     path("codelists/", CodelistIndexView.as_view(), name="codelists"),
     re_path(
         r"^codelists/(?P<name>[a-z0-9-]{1,40})/$",

@@ -33,16 +33,22 @@ from workplan.models.meetings import PUBLIC_LINK
 from .progress_extra import ProgressExportMixin
 from .projects_extra import ProjectBulkAndExportMixin
 from .serializers import (
+    AgencyBriefSerializer,
     AgencySerializer,
     AgencyWriteSerializer,
+    GoalBriefSerializer,
     GoalSerializer,
     GoalWriteSerializer,
+    MeetingBriefSerializer,
     MeetingSerializer,
     MeetingWriteSerializer,
+    PillarBriefSerializer,
     PillarSerializer,
     PillarWriteSerializer,
+    ProgressReportBriefSerializer,
     ProgressReportSerializer,
     ProgressReportWriteSerializer,
+    ProjectBriefSerializer,
     ProjectProgressWriteSerializer,
     ProjectSerializer,
     ProjectWriteSerializer,
@@ -60,6 +66,7 @@ class PillarViewSet(PlanViewSet):
         Prefetch("goals", queryset=Goal.objects.active().order_by("number"))
     )
     serializer_class = PillarSerializer
+    brief_serializer_class = PillarBriefSerializer
     write_serializer_class = PillarWriteSerializer
     filterset_class = PillarFilterSet
 
@@ -71,6 +78,7 @@ class GoalViewSet(PlanViewSet):
 
     queryset = Goal.objects.select_related("pillar")
     serializer_class = GoalSerializer
+    brief_serializer_class = GoalBriefSerializer
     write_serializer_class = GoalWriteSerializer
     filterset_class = GoalFilterSet
 
@@ -82,7 +90,7 @@ class AgencyViewSet(PlanViewSet):
 
     queryset = Agency.objects.select_related("parent")
     serializer_class = AgencySerializer
-    expand_choices = frozenset({"labels"})
+    brief_serializer_class = AgencyBriefSerializer
     write_serializer_class = AgencyWriteSerializer
     filterset_class = AgencyFilterSet
 
@@ -113,7 +121,7 @@ class ProjectViewSet(ProjectBulkAndExportMixin, PlanViewSet):
     )
     serializer_class = ProjectSerializer
     etag_from_rows = True  # goal, pillar, roles with agencies, countries, links: all loaded
-    expand_choices = frozenset({"labels"})
+    brief_serializer_class = ProjectBriefSerializer
     write_serializer_class = ProjectWriteSerializer
     filtered_actions = frozenset({"list", "export_csv", "export_iati"})
     export_actions = frozenset({"export_csv", "export_iati"})
@@ -148,7 +156,7 @@ class MeetingViewSet(PlanViewSet):
         ),
     )
     serializer_class = MeetingSerializer
-    expand_choices = frozenset({"labels"})
+    brief_serializer_class = MeetingBriefSerializer
     write_serializer_class = MeetingWriteSerializer
     filterset_class = MeetingFilterSet
 
@@ -165,7 +173,7 @@ class ProgressReportViewSet(ProgressExportMixin, PlanViewSet):
 
     queryset = PROGRESS_QUERYSET
     serializer_class = ProgressReportSerializer
-    expand_choices = frozenset({"labels"})
+    brief_serializer_class = ProgressReportBriefSerializer
     write_serializer_class = ProgressReportWriteSerializer
     filterset_class = ProgressReportFilterSet
     filtered_actions = frozenset({"list", "export_csv"})
@@ -212,7 +220,7 @@ class ProjectProgressViewSet(PlanViewSet):
 
     queryset = PROGRESS_QUERYSET
     serializer_class = ProgressReportSerializer
-    expand_choices = frozenset({"labels"})
+    brief_serializer_class = ProgressReportBriefSerializer
     write_serializer_class = ProjectProgressWriteSerializer
     filterset_class = ProjectProgressFilterSet
     path_error_statuses = frozenset({404})  # the project in the URL

@@ -249,6 +249,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.make_translations_optional",
         "api.schema.document_webhook_headers",
+        "api.schema.document_brief_representations",
         "api.overview.document_overview",
         "api.examples.merge_examples",
     ],

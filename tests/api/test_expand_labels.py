@@ -88,7 +88,7 @@ def test_fields_selection_can_pick_a_label(api, plan):
 @pytest.mark.parametrize("query", ["expand=colours", "expand=labels,colours", "expand="])
 def test_unknown_expand_values_are_a_400_naming_expand(api, plan, query):
     body = assert_problem(api.get(f"/api/v1/projects/?{query}"), 400, "expand")
-    assert "available: labels" in body["errors"][0]["message"]
+    assert "available: agencies, goal, labels, pillar." in body["errors"][0]["message"]
 
 
 def test_expand_is_refused_where_there_is_nothing_to_label(api, plan):

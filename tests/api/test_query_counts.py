@@ -23,8 +23,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def big_plan(db):
-    """Enough rows that an N+1 would show: 30 of everything, projects fully related."""
-    parent = AgencyFactory(country="US", acronym="PARENT")
+    """Enough rows that an N+1 would show: 30 of everything, projects fully related; every
+    agency a project lists has a parent, which has a parent of its own."""
+    parent = AgencyFactory(country="US", acronym="PARENT", parent=AgencyFactory(country="US"))
     for _ in range(30):
         pillar = PillarFactory()
         goal = GoalFactory(pillar=pillar)
@@ -32,8 +33,8 @@ def big_plan(db):
         project = ProjectFactory(goal=goal, budget_amount=10, budget_currency="USD")
         ProjectCountryFactory(project=project, country="MX")
         ProjectCountryFactory(project=project, country="US")
-        ProjectAgencyRoleFactory(project=project)
-        ProjectAgencyRoleFactory(project=project, agency__country="US")
+        ProjectAgencyRoleFactory(project=project, agency__parent=parent)
+        ProjectAgencyRoleFactory(project=project, agency__country="US", agency__parent=parent)
         project.links.create(url=f"https://example.org/{project.code}", label_en="a", label_es="b")
 
 
@@ -83,7 +84,7 @@ def follow_through(db):
     """50 meetings (chairs of both countries, a source, a project) and 50 progress reports
     on one published project of MX-SE, with a meeting each: a page of 50 shows any N+1."""
     se = AgencyFactory(country="MX", acronym="SE", code="MX-SE")
-    doc = AgencyFactory(country="US", acronym="DOC", code="US-DOC")
+    doc = AgencyFactory(country="US", acronym="DOC", code="US-DOC", parent=AgencyFactory())
     project = ProjectFactory(code="HLED-2021-01")
     ProjectAgencyRoleFactory(project=project, agency=se)
     for _ in range(50):
@@ -147,3 +148,76 @@ def test_whole_plan_query_count_does_not_grow_with_follow_through(
         body = parsed(response)
     assert response.status_code == 200
     assert len(body["progress"]) == 100
+
+
+# by pillar, goal, agency, country and status; latest progress per pillar (one windowed
+# query); facts: reports by source kind, participations by source.
+SUMMARY_QUERIES = 8
+
+
+@pytest.mark.parametrize("fixture", ["big_plan", "follow_through"])
+def test_summary_query_count_is_pinned(request, api, django_assert_num_queries, fixture):
+    request.getfixturevalue(fixture)
+    with django_assert_num_queries(SUMMARY_QUERIES):
+        response = api.get("/api/v1/summary/?lang=all")
+    assert response.status_code == 200
+    # A code filter resolves its values in one query (a status needs none).
+    pillar = response.json()["projects"]["by_pillar"][0]["code"]
+    for query in (f"pillar={pillar}", f"pillar={pillar}&status=1,2"):
+        with django_assert_num_queries(SUMMARY_QUERIES + 1):
+            response = api.get(f"/api/v1/summary/?{query}")
+        assert response.status_code == 200
+
+
+# Each expansion adds at most its own prefetches: projects' goal (already joined) none;
+# pillar its goals; agencies their parents. A goal's pillar adds the pillar's goals; an
+# agency's parent adds the parent (and its parent).
+EXPANDED_PINNED = {
+    ("projects", "goal"): PINNED["projects"],
+    ("projects", "pillar"): PINNED["projects"] + 1,
+    ("projects", "agencies"): PINNED["projects"] + 1,
+    ("projects", "labels,goal,pillar,agencies"): PINNED["projects"] + 2,
+    ("goals", "pillar"): PINNED["goals"] + 1,
+    ("agencies", "labels,parent"): PINNED["agencies"] + 1,
+}
+
+
+@pytest.mark.parametrize(("resource", "expand"), EXPANDED_PINNED)
+@pytest.mark.parametrize("page_size", [1, 10, 30])
+def test_expanded_list_query_count_is_pinned(
+    api, big_plan, django_assert_num_queries, resource, expand, page_size
+):
+    with django_assert_num_queries(EXPANDED_PINNED[resource, expand]):
+        response = api.get(f"/api/v1/{resource}/?page_size={page_size}&expand={expand}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
+
+
+# Meetings' chairing agencies add their parents; a report's project adds the project's
+# roles (with agencies), countries and links.
+FOLLOW_THROUGH_EXPANDED = {
+    ("meetings", "agencies"): FOLLOW_THROUGH_PINNED["meetings"] + 1,
+    ("progress", "labels,project"): FOLLOW_THROUGH_PINNED["progress"] + 3,
+}
+
+
+@pytest.mark.parametrize(("resource", "expand"), FOLLOW_THROUGH_EXPANDED)
+@pytest.mark.parametrize("page_size", [1, 50])
+def test_follow_through_expanded_query_count_is_pinned(
+    api, follow_through, django_assert_num_queries, resource, expand, page_size
+):
+    with django_assert_num_queries(FOLLOW_THROUGH_EXPANDED[resource, expand]):
+        response = api.get(f"/api/v1/{resource}/?page_size={page_size}&expand={expand}")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
+
+
+@pytest.mark.parametrize("resource", [*PINNED, *FOLLOW_THROUGH_PINNED])
+@pytest.mark.parametrize("page_size", [1, 30])
+def test_brief_lists_are_a_count_and_a_page(
+    api, big_plan, follow_through, django_assert_num_queries, resource, page_size
+):
+    with django_assert_num_queries(2 if "/" not in resource else 3):
+        response = api.get(f"/api/v1/{resource}/?page_size={page_size}&brief=true&lang=all")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size

@@ -35,7 +35,7 @@ def codes(body: dict) -> list[str]:
 
 def test_root_lists_every_resource(get_json, real_plan):
     body = get_json("/api/v1/")
-    assert set(body) == set(RESOURCES) | {"webhooks", "changes", "plan", "codelists"}
+    assert set(body) == set(RESOURCES) | {"webhooks", "changes", "plan", "summary", "codelists"}
     assert body["changes"] == "http://testserver/api/v1/changes/"
     assert body["plan"] == "http://testserver/api/v1/plan/"
     for name, url in body.items():

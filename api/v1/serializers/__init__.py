@@ -9,6 +9,7 @@ from .plan import (
     PillarWriteSerializer,
 )
 from .progress import (
+    ProgressReportBriefSerializer,
     ProgressReportSerializer,
     ProgressReportWriteSerializer,
     ProjectProgressWriteSerializer,
@@ -28,6 +29,7 @@ __all__ = [
     "PillarBriefSerializer",
     "PillarSerializer",
     "PillarWriteSerializer",
+    "ProgressReportBriefSerializer",
     "ProgressReportSerializer",
     "ProgressReportWriteSerializer",
     "ProjectProgressWriteSerializer",

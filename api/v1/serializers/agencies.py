@@ -1,13 +1,16 @@
 from rest_framework import serializers
 
 from api.fields import (
+    LABELS,
     CodedValueField,
     CodeLabelField,
     CodeURLField,
+    Expansion,
     PlanSerializer,
     TranslatedField,
     TranslationsField,
     WriteSerializer,
+    expandable,
 )
 from workplan.choices import OrganisationType, country_choices
 from workplan.models import Agency
@@ -37,10 +40,20 @@ class AgencySerializer(PlanSerializer):
     )
     country_label = CodeLabelField("country", "country")
     organisation_type_label = CodeLabelField("organisation_type", "organisation-type")
-    parent = AgencyBriefSerializer(read_only=True, allow_null=True)
+    parent = expandable(AgencyBriefSerializer, "Agency", "parent", allow_null=True)
     website = serializers.CharField(
         read_only=True, help_text="Home page URL; an empty string when none is known."
     )
+
+    expansions = {
+        "labels": LABELS,
+        "parent": Expansion(
+            "gives the parent agency whole instead of its brief reference",
+            "parent",
+            lambda: AgencySerializer(read_only=True, allow_null=True),
+            ("parent__parent",),
+        ),
+    }
 
     class Meta:
         model = Agency

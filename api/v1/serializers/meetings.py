@@ -3,9 +3,11 @@ from typing import Any
 from rest_framework import serializers
 
 from api.fields import (
+    LABELS,
     CodedValueField,
     CodeLabelField,
     CodeURLField,
+    Expansion,
     OptionalURLField,
     PlanSerializer,
     StrictCharField,
@@ -13,11 +15,12 @@ from api.fields import (
     TranslatedField,
     TranslationsField,
     WriteSerializer,
+    expandable,
 )
 from workplan.choices import MeetingKind, MeetingProjectKind, country_choices
 from workplan.models import Agency, Meeting, MeetingChair, MeetingProject, MeetingSource, Project
 
-from .agencies import AgencyBriefSerializer
+from .agencies import AgencyBriefSerializer, AgencySerializer
 from .projects import ProjectBriefSerializer
 
 
@@ -36,7 +39,7 @@ class MeetingBriefSerializer(PlanSerializer):
 
 
 class MeetingChairSerializer(serializers.ModelSerializer):
-    agency = AgencyBriefSerializer(read_only=True)
+    agency = expandable(AgencyBriefSerializer, "Agency", "agencies")
     country = CodedValueField(country_choices(), "ISO 3166-1 alpha-2", read_only=True)
     country_label = CodeLabelField("country", "country")
     person_name = serializers.CharField(read_only=True)
@@ -90,6 +93,16 @@ class MeetingSerializer(PlanSerializer):
         read_only=True,
         help_text="Published projects the meeting reviewed or launched.",
     )
+
+    expansions = {
+        "labels": LABELS,
+        "agencies": Expansion(
+            "gives each chairing agency whole (with its parent) instead of its brief reference",
+            "chairs.agency",
+            lambda: AgencySerializer(read_only=True),
+            ("chairs__agency__parent",),
+        ),
+    }
 
     class Meta:
         model = Meeting

@@ -1,11 +1,14 @@
+from django.db.models import Prefetch
 from rest_framework import serializers
 
 from api.fields import (
     CodeURLField,
+    Expansion,
     PlanSerializer,
     TranslatedField,
     TranslationsField,
     WriteSerializer,
+    expandable,
 )
 from workplan.models import Goal, Pillar
 
@@ -65,7 +68,16 @@ class GoalSerializer(PlanSerializer):
     title = TranslatedField("title")
     description = TranslatedField("description")
     translations = TranslationsField("title", "description")
-    pillar = PillarBriefSerializer(read_only=True)
+    pillar = expandable(PillarBriefSerializer, "Pillar", "pillar")
+
+    expansions = {
+        "pillar": Expansion(
+            "gives the whole pillar, with its goals, instead of its brief reference",
+            "pillar",
+            lambda: PillarSerializer(read_only=True),
+            (Prefetch("pillar__goals", queryset=Goal.objects.active().order_by("number")),),
+        ),
+    }
 
     class Meta:
         model = Goal

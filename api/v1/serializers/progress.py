@@ -1,13 +1,16 @@
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.fields import (
+    LABELS,
     CodedValueField,
     CodeLabelField,
     CodeURLField,
+    Expansion,
     OptionalURLField,
     PlanSerializer,
     StrictCharField,
@@ -15,14 +18,15 @@ from api.fields import (
     TranslatedField,
     TranslationsField,
     WriteSerializer,
+    expandable,
 )
 from api.permissions import actor_for
 from workplan.choices import SourceKind
-from workplan.models import Goal, Meeting, ProgressReport, Project
+from workplan.models import Goal, Meeting, ProgressReport, Project, ProjectAgencyRole
 
 from .meetings import MeetingBriefSerializer
 from .plan import GoalBriefSerializer, PillarBriefSerializer
-from .projects import ProjectBriefSerializer
+from .projects import ProjectBriefSerializer, ProjectSerializer
 
 VALUE_BOUND = Decimal(10**15)
 
@@ -98,14 +102,28 @@ class MeasureField(_WholeObjectField):
     present = ("indicator_en",)
 
 
+class ProgressReportBriefSerializer(PlanSerializer):
+    """A reference to a progress report: its code, URL and date (a report has no name)."""
+
+    url = CodeURLField("progress-detail")
+
+    class Meta:
+        model = ProgressReport
+        fields = ["code", "url", "date"]
+
+
 class ProgressReportSerializer(PlanSerializer):
     """Reported progress on a project or a goal, with its source."""
 
     url = CodeURLField("progress-detail")
     narrative = TranslatedField("narrative")
     translations = TranslationsField("narrative")
-    project = ProjectBriefSerializer(
-        read_only=True, allow_null=True, help_text="The project reported on; null for a goal."
+    project = expandable(
+        ProjectBriefSerializer,
+        "Project",
+        "project",
+        allow_null=True,
+        help_text="The project reported on; null for a goal.",
     )
     goal = serializers.SerializerMethodField(
         help_text="The goal reported on, or the goal of the project reported on."
@@ -117,6 +135,26 @@ class ProgressReportSerializer(PlanSerializer):
     source = ProgressSourceSerializer(source="*", read_only=True)  # type: ignore[assignment]
     period = PeriodField()
     measure = MeasureField()
+
+    expansions = {
+        "labels": LABELS,
+        "project": Expansion(
+            "gives the project reported on whole (as `/projects/{code}/` does) instead of "
+            "its brief reference",
+            "project",
+            lambda: ProjectSerializer(read_only=True, allow_null=True),
+            (
+                Prefetch(
+                    "project__agency_roles",
+                    queryset=ProjectAgencyRole.objects.select_related("agency").order_by(
+                        "country", "agency__code"
+                    ),
+                ),
+                "project__countries",
+                "project__links",
+            ),
+        ),
+    }
 
     class Meta:
         model = ProgressReport

@@ -1,19 +1,23 @@
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.fields import (
+    LABELS,
     CodedValueField,
     CodeLabelField,
     CodeURLField,
+    Expansion,
     PlanSerializer,
     StrictCharField,
     StrictSerializer,
     TranslatedField,
     TranslationsField,
     WriteSerializer,
+    expandable,
 )
 from workplan.choices import (
     ActivityStatus,
@@ -24,8 +28,8 @@ from workplan.choices import (
 )
 from workplan.models import Agency, Goal, Project, ProjectAgencyRole, ProjectLink
 
-from .agencies import AgencyBriefSerializer
-from .plan import GoalBriefSerializer, PillarBriefSerializer
+from .agencies import AgencyBriefSerializer, AgencySerializer
+from .plan import GoalBriefSerializer, GoalSerializer, PillarBriefSerializer, PillarSerializer
 
 
 class ProjectBriefSerializer(PlanSerializer):
@@ -41,7 +45,7 @@ class ProjectBriefSerializer(PlanSerializer):
 
 
 class ParticipatingAgencySerializer(serializers.ModelSerializer):
-    agency = AgencyBriefSerializer(read_only=True)
+    agency = expandable(AgencyBriefSerializer, "Agency", "agencies")
     role = CodedValueField(OrganisationRole.choices, "IATI OrganisationRole", read_only=True)
     role_label = CodeLabelField("role", "organisation-role")
     is_lead = serializers.BooleanField(
@@ -105,8 +109,8 @@ class ProjectSerializer(PlanSerializer):
     translations = TranslationsField("title", "description")
     status = CodedValueField(ActivityStatus.choices, "IATI ActivityStatus", read_only=True)
     status_label = CodeLabelField("status", "activity-status")
-    goal = GoalBriefSerializer(read_only=True)
-    pillar = PillarBriefSerializer(source="goal.pillar", read_only=True)
+    goal = expandable(GoalBriefSerializer, "Goal", "goal")
+    pillar = expandable(PillarBriefSerializer, "Pillar", "pillar", source="goal.pillar")
     countries = serializers.SerializerMethodField(
         help_text="ISO 3166-1 alpha-2 codes of the countries the project takes place in."
     )
@@ -115,6 +119,28 @@ class ProjectSerializer(PlanSerializer):
     )
     budget = BudgetField()
     links = LinkSerializer(many=True, read_only=True)
+
+    expansions = {
+        "labels": LABELS,
+        "goal": Expansion(
+            "gives the whole goal (as `/goals/{code}/` does) instead of its brief reference",
+            "goal",
+            lambda: GoalSerializer(read_only=True),
+        ),
+        "pillar": Expansion(
+            "gives the whole pillar, with its goals, instead of its brief reference",
+            "pillar",
+            lambda: PillarSerializer(source="goal.pillar", read_only=True),
+            (Prefetch("goal__pillar__goals", queryset=Goal.objects.active().order_by("number")),),
+        ),
+        "agencies": Expansion(
+            "gives each participating agency whole (with its parent) instead of its brief "
+            "reference",
+            "participating_agencies.agency",
+            lambda: AgencySerializer(read_only=True),
+            ("agency_roles__agency__parent",),
+        ),
+    }
 
     class Meta:
         model = Project
