@@ -1012,7 +1012,7 @@ def _deterministic() -> Iterator[Any]:
     import time_machine
     from rest_framework.throttling import SimpleRateThrottle
 
-    from api.throttling import BadTokenBrake
+    from api.throttling import BadTokenBrake, WindowThrottle
 
     rng = random.Random(SEED)
 
@@ -1023,7 +1023,7 @@ def _deterministic() -> Iterator[Any]:
         return uuid.UUID(bytes=rng.randbytes(16), version=4)
 
     def allow_request(self: Any, request: Any, view: Any) -> bool:
-        if request.headers.get("X-Throttle-Example") and self.scope in ("anon", "token"):
+        if request.headers.get("X-Throttle-Example") and self.scope in ("anon", "token", "export"):
             self.history, self.now = [], 0.0
             return False
         return True
@@ -1036,6 +1036,8 @@ def _deterministic() -> Iterator[Any]:
         stack.enter_context(mock.patch("uuid.uuid4", uuid4))
         stack.enter_context(mock.patch.object(SimpleRateThrottle, "allow_request", allow_request))
         stack.enter_context(mock.patch.object(SimpleRateThrottle, "wait", lambda self: 30.0))
+        stack.enter_context(mock.patch.object(WindowThrottle, "allow_request", allow_request))
+        stack.enter_context(mock.patch.object(WindowThrottle, "wait", lambda self: 30.0))
         # The revoked-token examples are not guesses: they never trip the brake.
         stack.enter_context(mock.patch.object(BadTokenBrake, "failed", lambda self, request: None))
         stack.enter_context(mock.patch("workplan.webhooks.socket.getaddrinfo", getaddrinfo))

@@ -278,3 +278,27 @@ class WriteSerializer(StrictInputMixin, serializers.ModelSerializer):
 
     def service_data(self) -> dict[str, Any]:
         return dict(self.validated_data)
+
+
+class CodeURLField(serializers.HyperlinkedIdentityField):
+    """An object's URL by its code: `reverse()` runs once per field (a list's rows share
+    one), and every row's URL is the prefix it gives plus the code."""
+
+    def __init__(self, view_name: str, **kwargs: Any) -> None:
+        kwargs.setdefault("lookup_field", "code")
+        super().__init__(view_name=view_name, **kwargs)
+        self._prefixes: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    def get_url(self, obj: Any, view_name: str, request: Any, format: Any) -> Any:
+        code = getattr(obj, self.lookup_field, None)
+        if code in (None, ""):
+            return None
+        key = (view_name, format, id(request))
+        if key not in self._prefixes:
+            url = self.reverse(
+                view_name, kwargs={self.lookup_url_kwarg: "CODE"}, request=request, format=format
+            )
+            head, _, tail = url.rpartition("CODE")
+            self._prefixes[key] = (head, tail)
+        head, tail = self._prefixes[key]
+        return f"{head}{code}{tail}"

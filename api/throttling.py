@@ -1,7 +1,14 @@
 """Rate limits per token (or session user) and per client address for anonymous calls,
-and a brake on bearer-token guessing per client address.
+a separate (lower) limit on exports, and a brake on bearer-token guessing per client
+address.
 
 Counters live in the default cache: Redis in production, so every worker shares them.
+Each limit counts requests in fixed windows (a minute for `120/minute`): one counter per
+caller and window, raised with one round trip to Redis per request (SET NX with the
+window's expiry, then INCR, pipelined). DRF's own throttles keep a list of timestamps
+per caller, read and written back on every request: two round trips and a payload that
+grows with the rate.
+
 A cache that fails never fails the request: the limits are then not enforced (fail
 open) and the failure is logged through `api.cache`, at most once a minute per process.
 """
@@ -9,11 +16,13 @@ open) and the failure is logged through `api.cache`, at most once a minute per p
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.cache import cache as default_cache
+from django.core.cache import caches
 from rest_framework.exceptions import Throttled
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from workplan.models import ApiToken
 
@@ -46,6 +55,31 @@ class FailOpenCache:
         except Exception:
             logger.warning("The cache is unavailable: counters are not enforced", exc_info=True)
 
+    def hit(self, key: str, timeout: int) -> int:
+        """Count one more request under `key` (kept `timeout` seconds from its first one);
+        the count so far, or 0 when the cache is unavailable."""
+        try:
+            client = _redis_client()
+            if client is not None:
+                full_key = default_cache.make_and_validate_key(key)
+                pipe = client.pipeline(transaction=False)
+                pipe.set(full_key, 0, ex=timeout, nx=True)
+                pipe.incr(full_key)
+                try:
+                    return int(pipe.execute()[1])
+                except Exception:
+                    # Logged as django-redis logs the errors it ignores, so that both
+                    # count as one kind in the once-a-minute brake (api.logs).
+                    logger.warning("Exception ignored", exc_info=True)
+                    return 0
+            default_cache.add(key, 0, timeout)
+            return int(default_cache.incr(key))
+        except ValueError:
+            return 1  # the key expired between add and incr, or the cache dropped the add
+        except Exception:
+            logger.warning("The cache is unavailable: counters are not enforced", exc_info=True)
+            return 0
+
     def incr(self, key: str, timeout: float) -> None:
         try:
             default_cache.add(key, 0, timeout)
@@ -56,26 +90,77 @@ class FailOpenCache:
             logger.warning("The cache is unavailable: counters are not enforced", exc_info=True)
 
 
+def _redis_client() -> Any:
+    """The raw Redis client behind django-redis (the production cache), else None."""
+    backend = caches["default"]
+    if not type(backend).__module__.startswith("django_redis"):
+        return None
+    return backend.client.get_client(write=True)  # type: ignore[attr-defined]
+
+
 fail_open_cache = FailOpenCache()
 
 
-class TokenRateThrottle(SimpleRateThrottle):
-    scope = "token"
+class WindowThrottle(SimpleRateThrottle):
+    """A rate as a counter per caller and fixed window: one cache round trip a request."""
+
     cache = fail_open_cache  # type: ignore[assignment]
+    window_end = 0.0
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        num_requests, duration = self.parse_rate(self.rate)
+        if num_requests is None or duration is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        self.now = self.timer()
+        start = int(self.now // duration) * duration
+        self.window_end = start + duration
+        expires = max(1, math.ceil(self.window_end - self.now))
+        return fail_open_cache.hit(f"{key}_{start}", expires) <= num_requests
+
+    def wait(self) -> float | None:
+        return max(1.0, self.window_end - self.now)
+
+
+def _caller(request: Any) -> str | None:
+    if isinstance(request.auth, ApiToken):
+        return f"token:{request.auth.pk}"
+    if request.user and request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return None
+
+
+class TokenRateThrottle(WindowThrottle):
+    scope = "token"
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
-        if isinstance(request.auth, ApiToken):
-            ident = f"token:{request.auth.pk}"
-        elif request.user and request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
-        else:
+        ident = _caller(request)
+        if ident is None:
             return None
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class AnonymousRateThrottle(AnonRateThrottle):
+class AnonymousRateThrottle(WindowThrottle):
     scope = "anon"
-    cache = fail_open_cache  # type: ignore[assignment]
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if request.user and request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class ExportRateThrottle(WindowThrottle):
+    """Exports of the whole (filtered) plan, per token, user or client address: their own
+    budget (`export`), counted apart from reads, since one costs what thousands of reads
+    cost."""
+
+    scope = "export"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        ident = _caller(request) or f"address:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class BadTokenBrake(SimpleRateThrottle):

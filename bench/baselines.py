@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -208,11 +207,12 @@ def raw_project_list(request: HttpRequest) -> HttpResponse:
     if size is None or number is None:
         return HttpResponse(status=400)
     projects = Project.objects.filter(**VISIBLE).order_by("code")
-    count = projects.count()
-    last = max(1, math.ceil(count / size))
-    if number > last:
+    # As the real list: an exact count on the first page only.
+    count = projects.count() if number == 1 else None
+    rows = list(projects.values(*PROJECT_VALUES)[(number - 1) * size : number * size + 1])
+    if not rows and number > 1:
         return HttpResponse(status=404)
-    rows = list(projects.values(*PROJECT_VALUES)[(number - 1) * size : number * size])
+    more, rows = len(rows) > size, rows[:size]
     url = _real_list_url(request)
     if number == 2:
         previous: str | None = remove_query_param(url, "page")
@@ -222,7 +222,7 @@ def raw_project_list(request: HttpRequest) -> HttpResponse:
         _json(
             {
                 "count": count,
-                "next": replace_query_param(url, "page", number + 1) if number < last else None,
+                "next": replace_query_param(url, "page", number + 1) if more else None,
                 "previous": previous,
                 "results": _projects(request, rows),
             }
@@ -357,6 +357,13 @@ class RealListLinksPagination(PageNumberPagination):
         if number == 1:
             return remove_query_param(url, self.page_query_param)
         return replace_query_param(url, self.page_query_param, number)
+
+    def get_paginated_response(self, data: Any) -> Any:
+        # As the real list: the count on the first page only (DRF still counts every page).
+        response = super().get_paginated_response(data)
+        if self.page is not None and self.page.number > 1:
+            response.data["count"] = None
+        return response
 
 
 class UntunedProjectViewSet(viewsets.ReadOnlyModelViewSet):

@@ -5,6 +5,7 @@ facts it is checked against in tests/data/, the IATI schema in schemas/.
 """
 
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,19 @@ def error_fields(response: Any) -> set[str]:
 # --- reading through the API -----------------------------------------------------------------
 
 
+def parsed(response: Any) -> Any:
+    """The JSON body of a response, streamed (the whole plan) or not."""
+    if getattr(response, "streaming", False):
+        return json.loads(b"".join(response.streaming_content))
+    return response.json()
+
+
 def get_ok(client: Any, url: str, **extra: Any) -> Any:
     """GET `url`, expect a 200 and return the parsed body."""
     response = client.get(url, **extra)
-    assert response.status_code == 200, (url, response.status_code, response.content[:800])
-    return response.json()
+    status = response.status_code
+    assert status == 200, (url, status, b"" if response.streaming else response.content[:800])
+    return parsed(response)
 
 
 def list_all(client: Any, resource: str, query: str = "") -> list[dict[str, Any]]:

@@ -16,10 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import ItemErrors, flatten_errors
-from api.exports import results_prefetch, stream_csv, stream_iati
+from api.exports import EXPORT_NOTES, cut_on_failure, stream_csv, stream_iati
 from api.idempotency import idempotent
 from api.parsers import NulCharacters
 from api.renderers import CSVRenderer, IATIXMLRenderer
+from api.throttling import ExportRateThrottle
 from workplan import services
 from workplan.models.base import CODE_PATTERN, code_validator
 
@@ -250,13 +251,11 @@ class ProjectBulkAndExportMixin:
         first = next(chunks, None)
         return itertools.chain([] if first is None else [first], chunks)
 
-    def _export_queryset(self, *, with_results: bool = False) -> Any:
+    def _export_queryset(self) -> Any:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
-        if with_results:
-            queryset = queryset.prefetch_related(results_prefetch())
         if not queryset.query.order_by:
             queryset = queryset.order_by("code")
-        return queryset.iterator(chunk_size=200)
+        return queryset
 
     @extend_schema(
         operation_id="projects_export_csv",
@@ -264,17 +263,23 @@ class ProjectBulkAndExportMixin:
         summary="Export projects as CSV",
         description=(
             "The projects the list would return (same filters, same visibility), one row "
-            "each, streamed. Lists are joined with `;`; agencies as `CODE:ROLE`."
+            "each, streamed. Lists are joined with `;`; agencies as `CODE:ROLE`." + EXPORT_NOTES
         ),
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, UTF-8."),
         },
     )
-    @action(detail=False, methods=["get"], url_path="export/csv", renderer_classes=[CSVRenderer])
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export/csv",
+        renderer_classes=[CSVRenderer],
+        throttle_classes=[ExportRateThrottle],
+    )
     def export_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         url = self.reverse_action("list")  # type: ignore[attr-defined]
         response = StreamingHttpResponse(
-            self._started(stream_csv(self._export_queryset(), lambda p: f"{url}{p.code}/")),
+            self._started(cut_on_failure(stream_csv(self._export_queryset(), url), "CSV")),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="projects.csv"'
@@ -291,18 +296,23 @@ class ProjectBulkAndExportMixin:
             "roles, status, dates, recipient countries, and the project's results "
             "(`result` with its indicators, baselines and periods; results without "
             "indicators, baselines without a year and periods without both dates are left "
-            "out, as IATI requires them). Streamed."
+            "out, as IATI requires them). Streamed; a complete document ends with "
+            "`</iati-activities>`." + EXPORT_NOTES
         ),
         responses={
             (200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="IATI XML."),
         },
     )
     @action(
-        detail=False, methods=["get"], url_path="export/iati", renderer_classes=[IATIXMLRenderer]
+        detail=False,
+        methods=["get"],
+        url_path="export/iati",
+        renderer_classes=[IATIXMLRenderer],
+        throttle_classes=[ExportRateThrottle],
     )
     def export_iati(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         response = StreamingHttpResponse(
-            self._started(stream_iati(self._export_queryset(with_results=True))),
+            self._started(cut_on_failure(stream_iati(self._export_queryset()), "IATI")),
             content_type="application/xml; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="iati-activities.xml"'

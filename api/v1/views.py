@@ -134,6 +134,7 @@ class ProjectViewSet(ProjectBulkAndExportMixin, PlanViewSet):
         "links",
     )
     serializer_class = ProjectSerializer
+    etag_from_rows = True  # goal, pillar, roles with agencies, countries, links: all loaded
     brief_serializer_class = ProjectBriefSerializer
     write_serializer_class = ProjectWriteSerializer
     filtered_actions = frozenset({"list", "export_csv", "export_iati"})

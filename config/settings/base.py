@@ -194,6 +194,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="120/minute"),
         "token": env("API_THROTTLE_TOKEN", default="1200/minute"),
+        # Exports (CSV, IATI) per token, user or address, apart from the reads above.
+        "export": env("API_THROTTLE_EXPORT", default="60/hour"),
         # Failed bearer tokens per client address; past it, 429 until the window ends.
         "bad_token": env("API_THROTTLE_BAD_TOKEN", default="20/minute"),
     },
@@ -314,6 +316,8 @@ IATI_REPORTING_ORG_NAME = {
 
 # API limits and policies.
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
+# How long a list's count, counted on its first page, serves its later pages (api/pagination.py).
+API_COUNT_CACHE_SECONDS = env.int("API_COUNT_CACHE_SECONDS", default=60)
 API_DEFAULT_PAGE_SIZE = env.int("API_DEFAULT_PAGE_SIZE", default=50)
 API_ANONYMOUS_READ = env.bool("API_ANONYMOUS_READ", default=True)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)

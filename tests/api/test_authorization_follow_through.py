@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.conftest import assert_problem, make_user
+from tests.conftest import assert_problem, make_user, parsed
 from tests.factories import (
     AgencyFactory,
     ApiTokenFactory,
@@ -405,7 +405,7 @@ def test_csv_export_shows_what_the_list_shows(world, caller):
 
 @pytest.mark.parametrize("caller", CALLERS)
 def test_whole_plan_shows_what_the_lists_show(world, caller):
-    plan = send(world, caller, "get", "/api/v1/plan/").json()
+    plan = parsed(send(world, caller, "get", "/api/v1/plan/"))
     for resource in ("meetings", "progress"):
         listed = send(world, caller, "get", f"/api/v1/{resource}/?page_size=100").json()
         assert [item["code"] for item in plan[resource]] == [

@@ -12,7 +12,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from rest_framework.test import APIClient
 
-from tests.conftest import assert_problem, client_for, make_user
+from tests.conftest import assert_problem, client_for, make_user, parsed
 from tests.factories import (
     AgencyFactory,
     GoalFactory,
@@ -599,7 +599,7 @@ def test_csv_export_streams_the_filtered_list(world, admin, api):
 
 
 def test_the_real_plan_in_one_document_has_its_meetings_and_progress(real_plan, api):
-    plan = api.get("/api/v1/plan/?lang=all").json()
+    plan = parsed(api.get("/api/v1/plan/?lang=all"))
     assert [m["code"] for m in plan["meetings"]] == [
         "HLED-M-2021-09-09",
         "HLED-M-2022-09-12",
@@ -612,7 +612,7 @@ def test_the_real_plan_in_one_document_has_its_meetings_and_progress(real_plan, 
     project = Project.objects.get(code="HLED-2021-01")
     project.is_published = False
     project.save()
-    plan = api.get("/api/v1/plan/").json()
+    plan = parsed(api.get("/api/v1/plan/"))
     assert not [
         r for r in plan["progress"] if r["project"] and r["project"]["code"] == "HLED-2021-01"
     ]

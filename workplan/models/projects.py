@@ -78,6 +78,18 @@ class Project(PlanObject):
 
     class Meta:
         ordering = ["code"]
+        indexes = [
+            # The public list (published, active) in its default order, and walked by cursor.
+            models.Index(
+                fields=["code"],
+                condition=models.Q(archived_at__isnull=True, is_published=True),
+                name="project_public_by_code",
+            ),
+            # `goal=` and `pillar=` filters and the whole plan (goal by goal), by code.
+            models.Index(fields=["goal", "code"], name="project_goal_code"),
+            models.Index(fields=["status", "code"], name="project_status_code"),
+            models.Index(fields=["planned_start", "id"], name="project_planned_start"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(planned_end__isnull=True)
@@ -186,6 +198,8 @@ class ProjectCountry(models.Model):
     class Meta:
         ordering = ["country"]
         verbose_name_plural = "project countries"
+        # `country=` finds the projects of a country (the unique pair starts with project).
+        indexes = [models.Index(fields=["country", "project"], name="project_country_by_country")]
         constraints = [
             models.UniqueConstraint(fields=["project", "country"], name="project_country_once"),
         ]

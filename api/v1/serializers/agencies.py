@@ -4,6 +4,7 @@ from api.fields import (
     LABELS,
     CodedValueField,
     CodeLabelField,
+    CodeURLField,
     Expansion,
     PlanSerializer,
     TranslatedField,
@@ -18,7 +19,7 @@ from workplan.models import Agency
 class AgencyBriefSerializer(PlanSerializer):
     """A reference to an agency: its code, URL and name."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="agency-detail", lookup_field="code")
+    url = CodeURLField("agency-detail")
     name = TranslatedField("name")
     translations = TranslationsField("name")
 
@@ -30,7 +31,7 @@ class AgencyBriefSerializer(PlanSerializer):
 class AgencySerializer(PlanSerializer):
     """A government agency of either country."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="agency-detail", lookup_field="code")
+    url = CodeURLField("agency-detail")
     name = TranslatedField("name")
     translations = TranslationsField("name")
     country = CodedValueField(country_choices(), "ISO 3166-1 alpha-2", read_only=True)

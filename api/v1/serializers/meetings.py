@@ -6,6 +6,7 @@ from api.fields import (
     LABELS,
     CodedValueField,
     CodeLabelField,
+    CodeURLField,
     Expansion,
     OptionalURLField,
     PlanSerializer,
@@ -26,7 +27,7 @@ from .projects import ProjectBriefSerializer
 class MeetingBriefSerializer(PlanSerializer):
     """A reference to a meeting: its code, URL, date, kind and place."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="meeting-detail", lookup_field="code")
+    url = CodeURLField("meeting-detail")
     kind = CodedValueField(MeetingKind.choices, "Meeting kind", read_only=True)
     kind_label = CodeLabelField("kind", "meeting-kind")
     place = TranslatedField("place")
@@ -78,7 +79,7 @@ class MeetingProjectSerializer(serializers.ModelSerializer):
 class MeetingSerializer(PlanSerializer):
     """A meeting of the dialogue, with its chairs, sources and projects."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="meeting-detail", lookup_field="code")
+    url = CodeURLField("meeting-detail")
     kind = CodedValueField(MeetingKind.choices, "Meeting kind", read_only=True)
     kind_label = CodeLabelField("kind", "meeting-kind")
     place = TranslatedField("place")

@@ -2,6 +2,7 @@ from django.db.models import Prefetch
 from rest_framework import serializers
 
 from api.fields import (
+    CodeURLField,
     Expansion,
     PlanSerializer,
     TranslatedField,
@@ -15,7 +16,7 @@ from workplan.models import Goal, Pillar
 class PillarBriefSerializer(PlanSerializer):
     """A reference to a pillar: its code, URL and name."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="pillar-detail", lookup_field="code")
+    url = CodeURLField("pillar-detail")
     name = TranslatedField("name")
     translations = TranslationsField("name")
 
@@ -27,7 +28,7 @@ class PillarBriefSerializer(PlanSerializer):
 class GoalBriefSerializer(PlanSerializer):
     """A reference to a goal: its code, URL and name."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="goal-detail", lookup_field="code")
+    url = CodeURLField("goal-detail")
     title = TranslatedField("title")
     translations = TranslationsField("title")
 
@@ -39,7 +40,7 @@ class GoalBriefSerializer(PlanSerializer):
 class PillarSerializer(PlanSerializer):
     """A pillar of the plan with its goals."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="pillar-detail", lookup_field="code")
+    url = CodeURLField("pillar-detail")
     name = TranslatedField("name")
     description = TranslatedField("description")
     translations = TranslationsField("name", "description")
@@ -63,7 +64,7 @@ class PillarSerializer(PlanSerializer):
 class GoalSerializer(PlanSerializer):
     """A goal, with its pillar."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="goal-detail", lookup_field="code")
+    url = CodeURLField("goal-detail")
     title = TranslatedField("title")
     description = TranslatedField("description")
     translations = TranslationsField("title", "description")

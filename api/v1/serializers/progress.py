@@ -9,6 +9,7 @@ from api.fields import (
     LABELS,
     CodedValueField,
     CodeLabelField,
+    CodeURLField,
     Expansion,
     OptionalURLField,
     PlanSerializer,
@@ -104,7 +105,7 @@ class MeasureField(_WholeObjectField):
 class ProgressReportBriefSerializer(PlanSerializer):
     """A reference to a progress report: its code, URL and date (a report has no name)."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="progress-detail", lookup_field="code")
+    url = CodeURLField("progress-detail")
 
     class Meta:
         model = ProgressReport
@@ -114,7 +115,7 @@ class ProgressReportBriefSerializer(PlanSerializer):
 class ProgressReportSerializer(PlanSerializer):
     """Reported progress on a project or a goal, with its source."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="progress-detail", lookup_field="code")
+    url = CodeURLField("progress-detail")
     narrative = TranslatedField("narrative")
     translations = TranslationsField("narrative")
     project = expandable(

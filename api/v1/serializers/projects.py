@@ -9,6 +9,7 @@ from api.fields import (
     LABELS,
     CodedValueField,
     CodeLabelField,
+    CodeURLField,
     Expansion,
     PlanSerializer,
     StrictCharField,
@@ -34,7 +35,7 @@ from .plan import GoalBriefSerializer, GoalSerializer, PillarBriefSerializer, Pi
 class ProjectBriefSerializer(PlanSerializer):
     """A reference to a project: its code, URL and name."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="project-detail", lookup_field="code")
+    url = CodeURLField("project-detail")
     title = TranslatedField("title")
     translations = TranslationsField("title")
 
@@ -102,7 +103,7 @@ class BudgetField(serializers.Field):
 class ProjectSerializer(PlanSerializer):
     """A project that carries out a goal of the plan."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="project-detail", lookup_field="code")
+    url = CodeURLField("project-detail")
     title = TranslatedField("title")
     description = TranslatedField("description")
     translations = TranslationsField("title", "description")
