@@ -45,6 +45,18 @@ def check_query_params(request: Request, allowed: set[str] | frozenset[str]) -> 
             {name: ["Unknown query parameter."] for name in unknown},
             detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
         )
+    # One rule for every parameter: an empty value (`updated_since=`, `fields=`) is refused
+    # rather than read as "no filter", so a client that fails to fill in a value finds out.
+    empty = sorted(
+        name
+        for name, values in request.query_params.lists()
+        if any(not value.strip() for value in values)
+    )
+    if empty:
+        raise QueryParameterError(
+            {name: ["An empty value is not accepted; leave the parameter out."] for name in empty},
+            detail=f"Empty value for query parameter(s): {', '.join(empty)}.",
+        )
     # PostgreSQL cannot store or compare text with NUL bytes; refuse them up front.
     with_nul = sorted(
         name
