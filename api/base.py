@@ -77,7 +77,16 @@ def if_none_match_hits(request: Request, etag: str) -> bool:
 
 
 class ProblemResponseMixin:
-    """Error responses are rendered as application/problem+json whatever was negotiated."""
+    """Error responses are rendered as application/problem+json whatever was negotiated.
+
+    A method the resource does not offer (TRACE, or PUT on a list) is a 405 naming the
+    allowed methods, before credentials or the body are looked at.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if request.method not in self.allowed_methods:  # type: ignore[attr-defined]
+            self.http_method_not_allowed(request, *args, **kwargs)  # type: ignore[attr-defined]
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "api.middleware.RequestIDMiddleware",
+    "api.middleware.ApiProblemMiddleware",
     "api.middleware.DatabaseUnavailableMiddleware",
     "api.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
