@@ -424,6 +424,69 @@ def declare_enforced_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, A
     return result
 
 
+LINK_NAMES = {
+    "patch": ("update", "Change this object: send its ETag back in If-Match."),
+    "put": ("replace", "Replace this object: send its ETag back in If-Match."),
+    "delete": ("archive", "Archive this object: send its ETag back in If-Match."),
+}
+
+
+def add_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """OpenAPI links: a read's ETag goes to the If-Match of the object's writes, and a
+    created object's code to its detail operations, so clients (and stateful testers)
+    know how the operations chain."""
+    paths = result.get("paths", {})
+    for path, path_item in paths.items():
+        read = path_item.get("get")
+        path_params = [
+            p["name"] for p in (read or {}).get("parameters", []) if p.get("in") == "path"
+        ]
+        if read is None or not path_params or not path.endswith("}/"):
+            continue
+        key = path_params[-1]
+        links: dict[str, Any] = {}
+        for method, (name, description) in LINK_NAMES.items():
+            write = path_item.get(method)
+            if write is None:
+                continue
+            params = {f"path.{p}": f"$request.path.{p}" for p in path_params}
+            if any(p.get("name") == "If-Match" for p in write.get("parameters", [])):
+                params["header.If-Match"] = "$response.header.ETag"
+            links[name] = {
+                "operationId": write["operationId"],
+                "parameters": params,
+                "description": description,
+            }
+        if links and "200" in read.get("responses", {}):
+            read["responses"]["200"]["links"] = links
+        # The list this object is created on: `POST` there gives its key in the body.
+        collection = path.rsplit("{", 1)[0]
+        create = paths.get(collection, {}).get("post")
+        if create is None or len(path_params) != 1 or "201" not in create.get("responses", {}):
+            continue
+        created: dict[str, Any] = {
+            "read": {
+                "operationId": read["operationId"],
+                "parameters": {f"path.{key}": f"$response.body#/{key}"},
+                "description": "Read the object just created.",
+            }
+        }
+        for method, (name, description) in LINK_NAMES.items():
+            write = path_item.get(method)
+            if write is None:
+                continue
+            params = {f"path.{key}": f"$response.body#/{key}"}
+            if any(p.get("name") == "If-Match" for p in write.get("parameters", [])):
+                params["header.If-Match"] = "$response.header.ETag"
+            created[name] = {
+                "operationId": write["operationId"],
+                "parameters": params,
+                "description": description,
+            }
+        create["responses"]["201"]["links"] = created
+    return result
+
+
 STANDARD_WEBHOOK_HEADERS = [
     ("webhook-id", "Message id, the same on every retry: drop duplicates by it."),
     ("webhook-timestamp", "Unix time of this attempt; reject stale messages."),

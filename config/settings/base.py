@@ -248,6 +248,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.make_translations_optional",
         "api.schema.declare_enforced_rules",
+        "api.schema.add_links",
         "api.schema.document_webhook_headers",
         "api.overview.document_overview",
         "api.examples.merge_examples",

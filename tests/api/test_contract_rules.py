@@ -10,6 +10,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from api.v1 import views
+from api.v1.urls import router
 from tests.conftest import PROBLEM, assert_problem, make_user, token_client
 from workplan.choices import Role
 
@@ -53,15 +54,21 @@ def test_fields_enum_is_the_serializers_field_names(openapi_schema, resource, vi
 
 
 def test_expand_enum_is_the_views_expand_choices(openapi_schema):
-    for path, path_item in openapi_schema["paths"].items():
-        for method, op in path_item.items():
-            expand = [p for p in op.get("parameters", []) if p["name"] == "expand"]
-            if expand:
-                assert expand[0]["schema"]["type"] == "array", path
-                assert expand[0]["explode"] is False
-                assert set(expand[0]["schema"]["items"]["enum"]) == set(
-                    views.ProjectViewSet.expand_choices
-                ) or path.startswith(("/api/v1/pillars", "/api/v1/goals")), path
+    checked = 0
+    for prefix, viewset, _basename in router.registry:
+        choices = sorted(getattr(viewset, "expand_choices", ()))
+        for path in (f"/api/v1/{prefix}/", f"/api/v1/{prefix}/{{code}}/"):
+            op = openapi_schema["paths"].get(path, {}).get("get")
+            if op is None:
+                continue
+            expand = [p for p in op["parameters"] if p["name"] == "expand"]
+            if not choices:
+                assert not expand, path
+                continue
+            assert expand[0]["schema"]["items"]["enum"] == choices, path
+            assert (expand[0]["style"], expand[0]["explode"]) == ("form", False)
+            checked += 1
+    assert checked
 
 
 # -- request bodies ------------------------------------------------------------------------
@@ -153,3 +160,34 @@ def test_every_operation_declares_the_statuses_every_request_can_get(openapi_sch
     for path, path_item in openapi_schema["paths"].items():
         for method, op in path_item.items():
             assert {"411", "413", "503"} <= set(op["responses"]), (method, path)
+
+
+# -- links -----------------------------------------------------------------------------------
+
+
+def test_a_reads_etag_links_to_the_if_match_of_the_objects_writes(openapi_schema):
+    path_item = openapi_schema["paths"]["/api/v1/projects/{code}/"]
+    links = path_item["get"]["responses"]["200"]["links"]
+    for name, method in (("update", "patch"), ("replace", "put"), ("archive", "delete")):
+        assert links[name]["operationId"] == path_item[method]["operationId"]
+        assert links[name]["parameters"]["header.If-Match"] == "$response.header.ETag"
+        assert links[name]["parameters"]["path.code"] == "$request.path.code"
+
+
+def test_every_create_links_to_the_created_objects_detail(openapi_schema):
+    operation_ids = {
+        op["operationId"]: (path, method)
+        for path, path_item in openapi_schema["paths"].items()
+        for method, op in path_item.items()
+    }
+    creates = 0
+    for path, path_item in openapi_schema["paths"].items():
+        create = path_item.get("post")
+        detail = openapi_schema["paths"].get(path + "{code}/")
+        if create is None or detail is None or "201" not in create["responses"]:
+            continue
+        read = create["responses"]["201"]["links"]["read"]
+        assert operation_ids[read["operationId"]] == (path + "{code}/", "get")
+        assert read["parameters"] == {"path.code": "$response.body#/code"}
+        creates += 1
+    assert creates >= 6
