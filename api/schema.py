@@ -112,8 +112,11 @@ class AutoSchema(SpectacularAutoSchema):
     def selectable_fields(self) -> list[str]:
         """The names `fields=` accepts: those of the serializer the operation answers with
         (what PlanViewSet.selected_fields checks against)."""
+        get_serializer_class = getattr(self.view, "get_serializer_class", None)
+        if get_serializer_class is None:
+            return []
         try:
-            serializer_class = self.view.get_serializer_class()
+            serializer_class = get_serializer_class()
         except Exception:  # views without a serializer take no `fields`
             return []
         return list(serializer_class().fields) if serializer_class is not None else []
