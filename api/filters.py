@@ -57,7 +57,12 @@ class ListFilter(django_filters.MultipleChoiceFilter):
         # The codes the filter accepts, listed in the schema (drf-spectacular cannot read
         # choices given as a callable).
         extend_schema_field(
-            {"type": "string", "enum": [code for code, _ in choices]}, component_name=None
+            {
+                "type": "string",
+                "enum": [code for code, _ in choices],
+                "description": kwargs.get("label") or "",
+            },
+            component_name=None,
         )(self)
 
 
