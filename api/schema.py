@@ -377,6 +377,11 @@ def _close_objects(result: dict[str, Any], schema: dict[str, Any], seen: set[int
             _close_objects(result, sub, seen)
 
 
+# A query value with something besides blanks, and no NUL byte (PostgreSQL cannot store
+# or compare one): api/base.py check_query_params refuses any other.
+QUERY_VALUE_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 def _fields_optional(result: dict[str, Any], schema: dict[str, Any]) -> None:
     """`fields=` may leave out any top-level field of the object (or of each item of a
     page), so none is required there."""
@@ -390,8 +395,8 @@ def _fields_optional(result: dict[str, Any], schema: dict[str, Any]) -> None:
 def declare_enforced_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """What the server enforces on input, said in the schema, so clients and fuzzers know it:
 
-    - an empty query value is refused (api/base.py check_query_params): strings have
-      `minLength: 1`, lists `minItems: 1`;
+    - an empty or blank query value, or one with a NUL byte, is refused (api/base.py
+      check_query_params): strings have `minLength: 1` and a pattern, lists `minItems: 1`;
     - request bodies take no property that is not declared (api/fields.py StrictInputMixin);
     - a bulk request carries 1 to API_BULK_MAX_ITEMS items (api/v1/projects_extra.py).
     """
@@ -406,12 +411,11 @@ def declare_enforced_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, A
                     continue
                 if schema.get("type") == "array":
                     schema.setdefault("minItems", 1)
-                    if schema.get("items", {}).get("type") == "string":
-                        schema["items"].setdefault("minLength", 1)
-                elif schema.get("type") == "string":
+                    schema = schema.get("items", {})
+                if schema.get("type") == "string":
                     schema.setdefault("minLength", 1)
                     if not {"enum", "pattern", "format"} & set(schema):
-                        schema["pattern"] = r"\S"  # blanks are refused like empty values
+                        schema["pattern"] = QUERY_VALUE_PATTERN
             if any(p.get("name") == "fields" for p in operation.get("parameters", [])):
                 for status, response in operation.get("responses", {}).items():
                     if status.startswith("2"):

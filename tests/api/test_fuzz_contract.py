@@ -33,7 +33,7 @@ from tests.factories import ApiTokenFactory
 from workplan.choices import Role
 
 SEED = 20211213
-MAX_EXAMPLES = 5
+MAX_EXAMPLES = 3
 CONTRACT = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "api" / "v1" / "openapi.yaml").read_text()
 )
