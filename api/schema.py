@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from api.errors import PROBLEM_CONTENT_TYPE
+from api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from api.language import LANG_CHOICES
 
 
@@ -407,6 +408,9 @@ def declare_enforced_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, A
                 continue
             for parameter in operation.get("parameters", []):
                 schema = parameter.get("schema", {})
+                if parameter.get("name") == "Idempotency-Key":
+                    # api/idempotency.py refuses any other key with a 400.
+                    schema.update(pattern=IDEMPOTENCY_KEY_PATTERN.pattern, maxLength=255)
                 if parameter.get("in") != "query":
                     continue
                 if schema.get("type") == "array":

@@ -109,7 +109,19 @@ CONFIG = schemathesis.Config.from_dict(
                 "checks": {
                     "positive_data_acceptance": {"expected-statuses": [*POSITIVE_EXPECTED, 400]},
                 },
-            }
+            },
+            {
+                # A webhook target must resolve to a public address (checked when it is
+                # registered): the DNS answer is state the schema cannot express.
+                "include-operation-id": [
+                    "webhooks_create",
+                    "webhooks_update",
+                    "webhooks_partial_update",
+                ],
+                "checks": {
+                    "positive_data_acceptance": {"expected-statuses": [*POSITIVE_EXPECTED, 400]},
+                },
+            },
         ],
     }
 )
