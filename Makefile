@@ -15,7 +15,7 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
 	command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	&& { command -v $$c; break; }; done)
 
-.PHONY: install run worker test lint schema tools lint-openapi docs-check bench bench-drop clean
+.PHONY: install run worker test fuzz lint schema tools lint-openapi docs-check bench bench-drop clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ worker: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
+
+# The contract fuzzer (schemathesis, every check, anonymous and plan admin, fixed seed):
+# several minutes on two cores, so not part of `make test`.
+fuzz: install
+	FUZZ=1 $(BIN)/python -m pytest -p no:cacheprovider tests/api/test_fuzz_contract.py $(PYTEST_ARGS)
 
 # Fault scenarios under load against gunicorn, PostgreSQL, Redis, the worker and nginx started
 # on ports of their own (about 5 minutes; not part of `make test`). README: Reliability.

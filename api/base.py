@@ -45,6 +45,18 @@ def check_query_params(request: Request, allowed: set[str] | frozenset[str]) -> 
             {name: ["Unknown query parameter."] for name in unknown},
             detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
         )
+    # One rule for every parameter: an empty value (`updated_since=`, `fields=`) is refused
+    # rather than read as "no filter", so a client that fails to fill in a value finds out.
+    empty = sorted(
+        name
+        for name, values in request.query_params.lists()
+        if any(not value.strip() for value in values)
+    )
+    if empty:
+        raise QueryParameterError(
+            {name: ["An empty value is not accepted; leave the parameter out."] for name in empty},
+            detail=f"Empty value for query parameter(s): {', '.join(empty)}.",
+        )
     # PostgreSQL cannot store or compare text with NUL bytes; refuse them up front.
     with_nul = sorted(
         name
@@ -114,7 +126,16 @@ def etag_response(request: Request, language: str, data: Any) -> Response:
 
 
 class ProblemResponseMixin:
-    """Error responses are rendered as application/problem+json whatever was negotiated."""
+    """Error responses are rendered as application/problem+json whatever was negotiated.
+
+    A method the resource does not offer (TRACE, or PUT on a list) is a 405 naming the
+    allowed methods, before credentials or the body are looked at.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if request.method not in self.allowed_methods:  # type: ignore[attr-defined]
+            self.http_method_not_allowed(request, *args, **kwargs)  # type: ignore[attr-defined]
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

@@ -181,13 +181,17 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         detail = getattr(exc, "problem_detail", None) or (
             "Invalid value for: " + ", ".join(fields) if fields else "The request is invalid."
         )
-        body = problem(
-            exc.status_code,
-            detail,
-            code=getattr(exc, "problem_code", None) or "invalid",
-            errors=errors,
-            instance=instance,
-        )
+        status = exc.status_code
+        code = getattr(exc, "problem_code", None) or "invalid"
+        if errors and all(e["field"] == "code" and e["code"] == "unique" for e in errors):
+            # The request is valid but its code is already taken (a create, or an object
+            # brought back under a code another one now has): a conflict with the plan's
+            # state, not bad input.
+            status, code = 409, "code_taken"
+            detail = "This code is already taken; codes are never reused."
+        body = problem(status, detail, code=code, errors=errors, instance=instance)
+        set_rollback()
+        return Response(body, status=status, headers=headers)
     else:
         detail = exc.detail if isinstance(exc.detail, str) else None
         codes = exc.get_codes()

@@ -889,7 +889,11 @@ def problem_call(op_id: str, method: str, status: int, success: Call) -> Call | 
         return None
     if status == 412:
         return replace(base, if_match=False, setup=_chain(success.setup, _stale_etag(success)))
+    if status == 411:
+        return replace(base, headers={**base.headers, "Transfer-Encoding": "chunked"})
     if status == 413:
+        if method == "GET":
+            return None  # the test client cannot send a body with GET; rendered instead
         return replace(base, body={"description_en": "x" * BIG_BODY_BYTES}, if_match=conditional)
     if status == 415:
         return replace(
@@ -1221,6 +1225,14 @@ def _rendered_problem(op_id: str, method: str, status: int) -> dict[str, Any]:
         422: errors.UnprocessableContent,
         428: errors.PreconditionRequired,
     }
+    if status == 503:
+        body = errors.problem(
+            503,
+            "The database is unavailable; retry later.",
+            code="database_unavailable",
+            instance=instance,
+        )
+        return {"summary": body["title"], "description": "", "value": body}
     if status not in raised:
         body = errors.problem(status, instance=instance)
         return {"summary": body["title"], "description": "", "value": body}

@@ -64,6 +64,17 @@ class ListFilter(django_filters.MultipleChoiceFilter):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("choices", country_choices)
         super().__init__(**kwargs)
+        choices = kwargs["choices"]() if callable(kwargs["choices"]) else kwargs["choices"]
+        # The codes the filter accepts, listed in the schema (drf-spectacular cannot read
+        # choices given as a callable).
+        extend_schema_field(
+            {
+                "type": "string",
+                "enum": [code for code, _ in choices],
+                "description": kwargs.get("label") or "",
+            },
+            component_name=None,
+        )(self)
 
 
 class LowerMultipleChoiceField(forms.MultipleChoiceField):

@@ -53,6 +53,35 @@ class RequestIDMiddleware:
         return response
 
 
+class ApiProblemMiddleware:
+    """Every error under /api/ is a problem document, whatever the settings.
+
+    Django answers a URL no pattern matches, or a suspicious request, with its own HTML
+    page when DEBUG is on (and bypasses the handler404/handler400 views): such a response
+    is replaced here by the problem document for its status.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith(
+                ("application/problem+json", "application/json")
+            )
+        ):
+            detail = "No resource exists at this URL." if response.status_code == 404 else None
+            problem = problem_response(request, response.status_code, detail)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if response.has_header(header):
+                    problem[header] = response[header]
+            return problem
+        return response
+
+
 class DatabaseUnavailableMiddleware:
     """A database that cannot be reached is a 503 with Retry-After, not a 500.
 

@@ -36,6 +36,10 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
     ),
     "method_not_allowed": (405, "The resource does not support this HTTP method."),
     "not_acceptable": (406, "The Accept header asks for a format this operation cannot produce."),
+    "code_taken": (
+        409,
+        "The code sent for a new object is already taken; codes are never reused.",
+    ),
     "conflict": (
         409,
         "The change conflicts with the plan (archive a pillar that still has goals, "
@@ -225,6 +229,14 @@ Send `Idempotency-Key: <a new UUID>` with each `POST` that creates. A retry with
 key and body within 24 hours returns the first answer (`Idempotent-Replayed: true`) and
 creates nothing; the same key with another body is a 422; a retry while the first
 request still runs is a 409.
+
+## Query parameters
+
+Unknown parameters are refused with a 400 naming them, and so is an empty (or blank)
+value, for every parameter: `updated_since=`, `after=` or `fields=` is a 400
+`invalid_query`, never read as "no filter". Leave a parameter out to not use it. Lists
+(`fields`, `expand`, filters) take comma-separated values; the schema names the values
+`fields` and `expand` accept on each operation.
 
 ## Errors
 

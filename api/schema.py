@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from api.errors import PROBLEM_CONTENT_TYPE
+from api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from api.language import LANG_CHOICES
 
 
@@ -57,23 +58,36 @@ ERROR_DESCRIPTIONS = {
     403: "The caller's role or token scope does not allow this.",
     404: "No object with this code is visible to the caller, or the page does not exist.",
     406: "The Accept header asks for a format this API does not produce.",
-    409: "The request conflicts with the plan's state (e.g. archiving a pillar that still "
-    "has goals), or a request with the same Idempotency-Key is still running.",
+    409: "The request conflicts with the plan's state: the code is already taken "
+    "(`code_taken`), other objects still depend on this one (archiving a pillar that "
+    "still has goals), or a request with the same Idempotency-Key is still running.",
     412: "If-Match does not match the current ETag: the object changed since it was read.",
+    411: "The body was sent without a Content-Length (Transfer-Encoding) and the server "
+    "could not measure it.",
     413: "The body is larger than the configured limit (1 MiB by default).",
     415: "The body is not `application/json`.",
     422: "The Idempotency-Key was already used with a different request.",
     428: "If-Match is required: send the ETag from your last read.",
     429: "Too many requests: wait for the seconds given in Retry-After.",
+    503: "The database is unavailable (`database_unavailable`) or rolled the request back "
+    "because of concurrent writes (`database_contention`); retry after Retry-After seconds.",
 }
 
-READ_ERRORS = {400, 401, 404, 406, 429}
-CREATE_ERRORS = {400, 401, 403, 406, 409, 413, 415, 422, 429}
-ACTION_ERRORS = {400, 401, 403, 404, 406, 409, 429}
-UPDATE_ERRORS = {400, 401, 403, 404, 406, 409, 412, 413, 415, 428, 429}
-DELETE_ERRORS = {400, 401, 403, 404, 406, 409, 412, 428, 429}
+# The body limit (411, 413) and a database outage (503) are checked for every request
+# under /api/ (api/middleware.py), whatever the operation.
+EVERY_OPERATION = {411, 413, 503}
+READ_ERRORS = {400, 401, 404, 406, 429} | EVERY_OPERATION
+CREATE_ERRORS = {400, 401, 403, 406, 409, 413, 415, 422, 429} | EVERY_OPERATION
+ACTION_ERRORS = {400, 401, 403, 404, 406, 409, 429} | EVERY_OPERATION
+UPDATE_ERRORS = {400, 401, 403, 404, 406, 409, 412, 413, 415, 428, 429} | EVERY_OPERATION
+DELETE_ERRORS = {400, 401, 403, 404, 406, 409, 412, 428, 429} | EVERY_OPERATION
 # Without ETags (webhook subscriptions) there is no If-Match to require or compare.
 CONDITIONAL = {412, 428}
+
+
+# An If-Match the server understands: `*`, or ETags it handed out (api/base.py ETAG_PATTERN).
+ETAG = r'"[0-9]{1,18}(-[A-Za-z0-9]*)?"'
+IF_MATCH_PATTERN = rf"^(\*|{ETAG}(, ?{ETAG})*)$"
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -95,6 +109,18 @@ class AutoSchema(SpectacularAutoSchema):
         # not there, whatever the method.
         statuses = statuses | set(getattr(self.view, "path_error_statuses", ()))
         return sorted(statuses)
+
+    def selectable_fields(self) -> list[str]:
+        """The names `fields=` accepts: those of the serializer the operation answers with
+        (what PlanViewSet.selected_fields checks against)."""
+        get_serializer_class = getattr(self.view, "get_serializer_class", None)
+        if get_serializer_class is None:
+            return []
+        try:
+            serializer_class = get_serializer_class()
+        except Exception:  # views without a serializer take no `fields`
+            return []
+        return list(serializer_class().fields) if serializer_class is not None else []
 
     def get_request_serializer(self) -> Any:
         write_class = getattr(self.view, "write_serializer_class", None)
@@ -141,22 +167,29 @@ class AutoSchema(SpectacularAutoSchema):
                 location=OpenApiParameter.HEADER,
                 description="BCP 47 language preference (en or es); English by default.",
             ),
-            OpenApiParameter(
-                "fields",
-                str,
-                description=(
-                    "Comma-separated top-level fields to return (e.g. `code,url,title`); "
-                    "other fields are left out of the response."
-                ),
-            ),
         ]
+        field_names = self.selectable_fields()
+        if field_names:
+            params.append(
+                OpenApiParameter(
+                    "fields",
+                    {"type": "array", "items": {"type": "string", "enum": field_names}},
+                    style="form",
+                    explode=False,
+                    description=(
+                        "Comma-separated top-level fields to return (e.g. `code,url,title`); "
+                        "other fields are left out of the response."
+                    ),
+                )
+            )
         expand_choices = sorted(getattr(self.view, "expand_choices", ()))
         if expand_choices and self.method == "GET":
             params.append(
                 OpenApiParameter(
                     "expand",
-                    str,
-                    enum=expand_choices,
+                    {"type": "array", "items": {"type": "string", "enum": expand_choices}},
+                    style="form",
+                    explode=False,
                     description=expand_description(self.view),
                 )
             )
@@ -193,6 +226,7 @@ class AutoSchema(SpectacularAutoSchema):
                     str,
                     location=OpenApiParameter.HEADER,
                     required=True,
+                    pattern=IF_MATCH_PATTERN,
                     description=(
                         "The ETag of your last read of this object (or `*`). Missing: 428; "
                         "stale: 412, and nothing is changed."
@@ -244,7 +278,7 @@ class AutoSchema(SpectacularAutoSchema):
                 "description": "Strong validator of this representation; send it back "
                 "in If-Match to update or archive the object.",
             }
-        if code == 429:
+        if code in (429, 503):
             response.setdefault("headers", {})["Retry-After"] = {
                 "schema": {"type": "integer"},
                 "description": "Seconds to wait before retrying.",
@@ -367,6 +401,155 @@ def make_translations_optional(result: dict[str, Any], **kwargs: Any) -> dict[st
             ]
             if not component["required"]:
                 del component["required"]
+    return result
+
+
+def _component(result: dict[str, Any], ref: str) -> dict[str, Any] | None:
+    prefix = "#/components/schemas/"
+    if not ref.startswith(prefix):
+        return None
+    return result.get("components", {}).get("schemas", {}).get(ref[len(prefix) :])
+
+
+def _close_objects(result: dict[str, Any], schema: dict[str, Any], seen: set[int]) -> None:
+    """`additionalProperties: false` on every object of a request body, nested ones too."""
+    if id(schema) in seen:
+        return
+    seen.add(id(schema))
+    if "$ref" in schema:
+        target = _component(result, schema["$ref"])
+        if target is not None:
+            _close_objects(result, target, seen)
+        return
+    if schema.get("type") == "object" and "properties" in schema:
+        schema.setdefault("additionalProperties", False)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _close_objects(result, schema[key], seen)
+    for sub in schema.get("properties", {}).values():
+        _close_objects(result, sub, seen)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            _close_objects(result, sub, seen)
+
+
+# A query value with something besides blanks, and no NUL byte (PostgreSQL cannot store
+# or compare one): api/base.py check_query_params refuses any other.
+QUERY_VALUE_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def _fields_optional(result: dict[str, Any], schema: dict[str, Any]) -> None:
+    """`fields=` may leave out any top-level field of the object (or of each item of a
+    page), so none is required there."""
+    target = _component(result, schema.get("$ref", "")) or schema
+    results = target.get("properties", {}).get("results")
+    if results is not None and "items" in results:
+        target = _component(result, results["items"].get("$ref", "")) or results["items"]
+    target.pop("required", None)
+
+
+def declare_enforced_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """What the server enforces on input, said in the schema, so clients and fuzzers know it:
+
+    - an empty or blank query value, or one with a NUL byte, is refused (api/base.py
+      check_query_params): strings have `minLength: 1` and a pattern, lists `minItems: 1`;
+    - request bodies take no property that is not declared (api/fields.py StrictInputMixin);
+    - a bulk request carries 1 to API_BULK_MAX_ITEMS items (api/v1/projects_extra.py).
+    """
+    seen: set[int] = set()
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("name") == "Idempotency-Key":
+                    # api/idempotency.py refuses any other key with a 400.
+                    schema.update(pattern=IDEMPOTENCY_KEY_PATTERN.pattern, maxLength=255)
+                if parameter.get("in") != "query":
+                    continue
+                if schema.get("type") == "array":
+                    schema.setdefault("minItems", 1)
+                    schema = schema.get("items", {})
+                if schema.get("type") == "string":
+                    schema.setdefault("minLength", 1)
+                    if not {"enum", "pattern", "format"} & set(schema):
+                        schema["pattern"] = QUERY_VALUE_PATTERN
+            if any(p.get("name") == "fields" for p in operation.get("parameters", [])):
+                for status, response in operation.get("responses", {}).items():
+                    if status.startswith("2"):
+                        for media in response.get("content", {}).values():
+                            _fields_optional(result, media.get("schema", {}))
+            body = operation.get("requestBody", {}).get("content", {})
+            for media in body.values():
+                if "schema" in media:
+                    _close_objects(result, media["schema"], seen)
+    bulk = result.get("components", {}).get("schemas", {}).get("ProjectBulkRequest")
+    if bulk is not None:
+        bulk["properties"]["projects"].update(minItems=1, maxItems=settings.API_BULK_MAX_ITEMS)
+    return result
+
+
+LINK_NAMES = {
+    "patch": ("update", "Change this object: send its ETag back in If-Match."),
+    "put": ("replace", "Replace this object: send its ETag back in If-Match."),
+    "delete": ("archive", "Archive this object: send its ETag back in If-Match."),
+}
+
+
+def add_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """OpenAPI links: a read's ETag goes to the If-Match of the object's writes, and a
+    created object's code to its detail operations, so clients (and stateful testers)
+    know how the operations chain."""
+    paths = result.get("paths", {})
+    for path, path_item in paths.items():
+        read = path_item.get("get")
+        path_params = [
+            p["name"] for p in (read or {}).get("parameters", []) if p.get("in") == "path"
+        ]
+        if read is None or not path_params or not path.endswith("}/"):
+            continue
+        key = path_params[-1]
+        links: dict[str, Any] = {}
+        for method, (name, description) in LINK_NAMES.items():
+            write = path_item.get(method)
+            if write is None:
+                continue
+            params = {f"path.{p}": f"$request.path.{p}" for p in path_params}
+            if any(p.get("name") == "If-Match" for p in write.get("parameters", [])):
+                params["header.If-Match"] = "$response.header.ETag"
+            links[name] = {
+                "operationId": write["operationId"],
+                "parameters": params,
+                "description": description,
+            }
+        if links and "200" in read.get("responses", {}):
+            read["responses"]["200"]["links"] = links
+        # The list this object is created on: `POST` there gives its key in the body.
+        collection = path.rsplit("{", 1)[0]
+        create = paths.get(collection, {}).get("post")
+        if create is None or len(path_params) != 1 or "201" not in create.get("responses", {}):
+            continue
+        created: dict[str, Any] = {
+            "read": {
+                "operationId": read["operationId"],
+                "parameters": {f"path.{key}": f"$response.body#/{key}"},
+                "description": "Read the object just created.",
+            }
+        }
+        for method, (name, description) in LINK_NAMES.items():
+            write = path_item.get(method)
+            if write is None:
+                continue
+            params = {f"path.{key}": f"$response.body#/{key}"}
+            if any(p.get("name") == "If-Match" for p in write.get("parameters", [])):
+                params["header.If-Match"] = "$response.header.ETag"
+            created[name] = {
+                "operationId": write["operationId"],
+                "parameters": params,
+                "description": description,
+            }
+        create["responses"]["201"]["links"] = created
     return result
 
 

@@ -166,11 +166,13 @@ class ChangeFeedView(ProblemResponseMixin, generics.GenericAPIView):
         tags=["changes"],
         parameters=[
             OpenApiParameter(
-                "after", OpenApiTypes.STR, description="Cursor of the last change seen."
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": 2**62},
+                description="Cursor of the last change seen.",
             ),
             OpenApiParameter(
                 "limit",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": 1000},
                 description="Changes per call: default 100, at most 1000.",
             ),
             OpenApiParameter(

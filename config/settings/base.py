@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "api.middleware.RequestIDMiddleware",
+    "api.middleware.ApiProblemMiddleware",
     "api.middleware.DatabaseUnavailableMiddleware",
     "api.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -248,6 +249,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.make_translations_optional",
+        "api.schema.declare_enforced_rules",
+        "api.schema.add_links",
         "api.schema.document_webhook_headers",
         "api.schema.document_brief_representations",
         "api.overview.document_overview",
