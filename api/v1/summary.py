@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -24,7 +24,13 @@ from api.language import ALL_LANGUAGES, negotiate_language
 from api.permissions import PlanPermission, actor_for
 from workplan.choices import AssignmentSource, SourceKind
 from workplan.codelists import REGISTRY
-from workplan.models import ProgressReport, Project, ProjectAgencyRole, ProjectCountry
+from workplan.models import (
+    Indicator,
+    ProgressReport,
+    Project,
+    ProjectAgencyRole,
+    ProjectCountry,
+)
 from workplan.models.base import SUPPORTED_LANGUAGES
 from workplan.policy import visible
 
@@ -220,12 +226,42 @@ def facts_section(selection: Selection) -> dict[str, Any]:
     }
 
 
+def indicators_section(selection: Selection) -> dict[str, int]:
+    """Indicators of the selected projects' results: how many, how many have a target
+    (a period with a target value), and of those whether the latest such period's actual
+    reached it (`Indicator.objects.with_met`: at least the target when ascending, at most
+    when not), did not, or has no actual yet. One aggregate query."""
+    indicators = (
+        visible(actor_for(selection.request), Indicator.objects.all())
+        .filter(result__project__in=selection.projects.values("pk"))
+        .with_met()
+    )
+    # GROUP BY whether a target was found and whether it was met: at most four rows.
+    rows = (
+        indicators.annotate(
+            targeted=ExpressionWrapper(Q(latest_target__isnull=False), BooleanField())
+        )
+        .values("targeted", "met")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts = dict.fromkeys(("count", "with_target", "met", "not_met", "awaiting_actual"), 0)
+    for row in rows:
+        counts["count"] += row["n"]
+        if row["targeted"]:
+            counts["with_target"] += row["n"]
+            outcome = {True: "met", False: "not_met", None: "awaiting_actual"}[row["met"]]
+            counts[outcome] += row["n"]
+    return counts
+
+
 # Each section of the summary: its key and the function that computes it. A section
 # whose data the plan does not hold is simply not listed.
 SECTIONS: dict[str, Callable[[Selection], Any]] = {
     "projects": projects_section,
     "latest_progress": latest_progress_section,
     "facts": facts_section,
+    "indicators": indicators_section,
 }
 
 
@@ -312,12 +348,32 @@ Facts = _serializer(
         help_text="Participations: `stated` in the published plan, or `inferred` from remits.",
     ),
 )
+IndicatorCounts = _serializer(
+    "SummaryIndicators",
+    "Indicators of the selected projects' results, and how many met their target.",
+    count=serializers.IntegerField(min_value=0, help_text="Indicators in all."),
+    with_target=serializers.IntegerField(
+        min_value=0, help_text="Indicators with a period that has a target value."
+    ),
+    met=serializers.IntegerField(
+        min_value=0,
+        help_text=(
+            "Of those, how many reached the target of their latest period with one (by end, "
+            "then start date): at least the target when `ascending`, at most when not."
+        ),
+    ),
+    not_met=serializers.IntegerField(min_value=0, help_text="Of those, how many did not."),
+    awaiting_actual=serializers.IntegerField(
+        min_value=0, help_text="Of those, how many have no actual value for it yet."
+    ),
+)
 SummarySerializer = _serializer(
     "Summary",
     "The summary of what the caller may see.",
     projects=ProjectCounts(),
     latest_progress=LatestProgress(many=True),
     facts=Facts(),
+    indicators=IndicatorCounts(),
 )
 
 
@@ -336,7 +392,8 @@ class SummaryView(ProblemResponseMixin, generics.GenericAPIView):
         summary="Summarise the plan",
         description=(
             "Projects per pillar, goal, agency, country and status; the latest progress "
-            "report in each pillar; and how many facts the governments stated against those "
+            "report in each pillar; indicators with a target and how many met it; and how "
+            "many facts the governments stated against those "
             "entered by an agency or inferred. Of what the caller may see, so an agency's "
             "token counts its unpublished projects too; narrowed by the filters of "
             "`/projects/`. Progress counts reports on the selected projects, and reports on "

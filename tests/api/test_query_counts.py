@@ -154,8 +154,9 @@ def test_whole_plan_query_count_does_not_grow_with_follow_through(
 
 
 # by pillar, goal, agency, country and status; latest progress per pillar (one windowed
-# query); facts: reports by source kind, participations by source.
-SUMMARY_QUERIES = 8
+# query); facts: reports by source kind, participations by source; indicators grouped by
+# target and met (one query).
+SUMMARY_QUERIES = 9
 
 
 @pytest.mark.parametrize("fixture", ["big_plan", "follow_through"])

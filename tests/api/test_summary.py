@@ -1,16 +1,21 @@
 """/api/v1/summary/: every number can be recomputed by walking the list endpoints."""
 
 from collections import Counter
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from tests.conftest import assert_problem, get_ok, list_all, make_user, token_client
 from tests.factories import (
+    IndicatorFactory,
+    IndicatorPeriodFactory,
     ProgressReportFactory,
     ProjectAgencyRoleFactory,
     ProjectCountryFactory,
     ProjectFactory,
+    ResultFactory,
 )
 from workplan.choices import AssignmentSource, Role, SourceKind
 from workplan.models import Agency, Goal
@@ -30,6 +35,33 @@ def plan_with_hidden(real_plan: None) -> dict[str, Any]:
     ProgressReportFactory(project=hidden, source_kind=SourceKind.ENTERED)
     shown = ProjectFactory(goal=goal, status="2")
     ProjectAgencyRoleFactory(project=shown, agency=se, source=AssignmentSource.INFERRED)
+
+    # Indicators of every kind: met (ascending and not), not met, awaiting an actual, no
+    # target; the latest period with a target decides; the hidden project's count only
+    # for those who see it.
+    def indicator(project: Any, ascending: bool, *periods: tuple[Any, ...]) -> None:
+        measured = IndicatorFactory(result=ResultFactory(project=project), ascending=ascending)
+        for end, target, actual in periods:
+            IndicatorPeriodFactory(
+                indicator=measured,
+                period_start=None if end is None else end.replace(month=1, day=1),
+                period_end=end,
+                target_value=target,
+                actual_value=actual,
+            )
+
+    indicator(shown, True, (date(2024, 12, 31), Decimal(10), Decimal(12)))
+    indicator(shown, False, (date(2024, 12, 31), Decimal(10), Decimal(8)))
+    indicator(
+        shown,
+        True,
+        (date(2025, 12, 31), Decimal(50), Decimal(40)),
+        (date(2024, 12, 31), Decimal(30), Decimal(35)),
+        (None, None, Decimal(99)),
+    )
+    indicator(shown, True, (date(2026, 12, 31), Decimal(5), None))
+    indicator(shown, True, (date(2026, 12, 31), None, Decimal(5)))
+    indicator(hidden, True, (date(2024, 12, 31), Decimal(1), Decimal(1)))
     return {
         "anonymous": token_client(),
         "reader_of_se": token_client(make_user("se-reader", Role.READER, se)),
@@ -38,8 +70,40 @@ def plan_with_hidden(real_plan: None) -> dict[str, Any]:
     }
 
 
+def indicator_counts(client: Any, codes: set[str]) -> Counter:
+    """Indicators of the projects `codes`, from /results/ and /indicators/: met when the
+    latest period with a target value (by end, then start, then code) reached it."""
+    results = {r["code"] for r in list_all(client, "results") if r["project"]["code"] in codes}
+    counts: Counter = Counter()
+    for indicator in list_all(client, "indicators"):
+        if indicator["result"] not in results:
+            continue
+        counts["count"] += 1
+        targeted = [p for p in indicator["periods"] if p["target"] and p["target"]["value"]]
+        if not targeted:
+            continue
+        counts["with_target"] += 1
+        latest = max(
+            targeted,
+            key=lambda p: (
+                p["end"] is not None,
+                p["end"] or "",
+                p["start"] is not None,
+                p["start"] or "",
+                p["code"],
+            ),
+        )
+        if not latest["actual"] or latest["actual"]["value"] is None:
+            counts["awaiting_actual"] += 1
+            continue
+        actual, target = Decimal(latest["actual"]["value"]), Decimal(latest["target"]["value"])
+        reached = actual >= target if indicator["ascending"] else actual <= target
+        counts["met" if reached else "not_met"] += 1
+    return counts
+
+
 def recompute(client: Any, query: str = "") -> dict[str, Any]:
-    """The summary's numbers, as a partner computes them from /projects/ and /progress/."""
+    """The summary's numbers, as a partner computes them from the list endpoints."""
     projects = list_all(client, "projects", query)
     reports = list_all(client, "progress")
     codes = {p["code"] for p in projects}
@@ -76,6 +140,7 @@ def recompute(client: Any, query: str = "") -> dict[str, Any]:
         },
         "report_kinds": Counter(r["source"]["kind"] for r in reports),
         "role_sources": Counter(a["source"] for p in projects for a in p["participating_agencies"]),
+        "indicators": indicator_counts(client, codes),
     }
 
 
@@ -96,6 +161,7 @@ def summarised(client: Any, query: str = "") -> dict[str, Any]:
         },
         "report_kinds": counts(facts["progress_reports"]),
         "role_sources": counts(facts["agency_roles"]),
+        "indicators": Counter({k: v for k, v in body["indicators"].items() if v}),
     }
 
 
@@ -177,3 +243,17 @@ def test_etag_and_304(real_plan, api):
 )
 def test_bad_parameters_are_refused_like_the_project_list(real_plan, api, query, field):
     assert_problem(api.get(f"/api/v1/summary/?{query}"), 400, field=field)
+
+
+def test_indicators_met_follow_the_latest_target_and_the_callers_view(
+    plan_with_hidden, no_throttling
+):
+    def indicators(caller: str) -> dict[str, int]:
+        return get_ok(plan_with_hidden[caller], "/api/v1/summary/")["indicators"]
+
+    # The real plan's three published figures have actuals but no targets.
+    admin = indicators("admin")
+    assert admin == {"count": 9, "with_target": 5, "met": 3, "not_met": 1, "awaiting_actual": 1}
+    # The met indicator on the unpublished project counts only for those who see it.
+    assert indicators("anonymous") == {**admin, "count": 8, "with_target": 4, "met": 2}
+    assert indicators("reader_of_se") == admin
