@@ -37,6 +37,10 @@ from workplan.models.base import CODE_URL_PATTERN
 ETAG_PATTERN = re.compile(r'^"(\d{1,18})(?:-[A-Za-z0-9]*)?"$')
 
 
+# Query parameters whose empty value means something: `cursor=` asks for the first page.
+EMPTY_BY_DESIGN = frozenset({"cursor"})
+
+
 def check_query_params(request: Request, allowed: set[str] | frozenset[str]) -> None:
     """Refuse parameters an operation does not know, so typos never go unnoticed."""
     unknown = sorted(set(request.query_params) - allowed)
@@ -47,10 +51,11 @@ def check_query_params(request: Request, allowed: set[str] | frozenset[str]) -> 
         )
     # One rule for every parameter: an empty value (`updated_since=`, `fields=`) is refused
     # rather than read as "no filter", so a client that fails to fill in a value finds out.
+    # The one value that is empty by design is the first page's `cursor=` (api/pagination.py).
     empty = sorted(
         name
         for name, values in request.query_params.lists()
-        if any(not value.strip() for value in values)
+        if name not in EMPTY_BY_DESIGN and any(not value.strip() for value in values)
     )
     if empty:
         raise QueryParameterError(

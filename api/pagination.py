@@ -23,13 +23,14 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ValidationError
 from django.db.models import F, OrderBy, Q, QuerySet
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
@@ -37,6 +38,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from api.errors import QueryParameterError
+
+logger = logging.getLogger(__name__)
 
 CURSOR = "cursor"
 COUNT = "count"
@@ -61,12 +64,25 @@ def cached_count(queryset: QuerySet, *, fresh: bool) -> int:
     `API_COUNT_CACHE_SECONDS`. The key is the count query itself (SQL and parameters), so
     another filter or another caller's visibility is another key. With the cache down,
     the count is exact (the cache fails open)."""
-    sql, params = queryset.order_by().query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing (e.g. a search without words)
+        return 0
     key = "count:" + hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()
     if not fresh:
-        count = cache.get(key)
+        try:
+            count = cache.get(key)
+        except Exception:  # the cache fails open: count instead
+            logger.warning("list count cache unavailable", exc_info=True)
+            count = None
         if isinstance(count, int):
             return count
+    count = queryset.count()
+    try:
+        cache.set(key, count, settings.API_COUNT_CACHE_SECONDS)
+    except Exception:
+        logger.warning("list count cache unavailable", exc_info=True)
+    return count
     count = queryset.count()
     cache.set(key, count, settings.API_COUNT_CACHE_SECONDS)
     return count

@@ -12,6 +12,7 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from api.base import EMPTY_BY_DESIGN
 from api.errors import PROBLEM_CONTENT_TYPE
 from api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from api.language import LANG_CHOICES
@@ -452,7 +453,8 @@ def declare_enforced_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, A
     """What the server enforces on input, said in the schema, so clients and fuzzers know it:
 
     - an empty or blank query value, or one with a NUL byte, is refused (api/base.py
-      check_query_params): strings have `minLength: 1` and a pattern, lists `minItems: 1`;
+      check_query_params; but the first page's empty `cursor=`): strings have
+      `minLength: 1` and a pattern, lists `minItems: 1`;
     - request bodies take no property that is not declared (api/fields.py StrictInputMixin);
     - a bulk request carries 1 to API_BULK_MAX_ITEMS items (api/v1/projects_extra.py).
     """
@@ -466,7 +468,7 @@ def declare_enforced_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, A
                 if parameter.get("name") == "Idempotency-Key":
                     # api/idempotency.py refuses any other key with a 400.
                     schema.update(pattern=IDEMPOTENCY_KEY_PATTERN.pattern, maxLength=255)
-                if parameter.get("in") != "query":
+                if parameter.get("in") != "query" or parameter.get("name") in EMPTY_BY_DESIGN:
                     continue
                 if schema.get("type") == "array":
                     schema.setdefault("minItems", 1)

@@ -31,6 +31,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from api.pagination import cached_count
 from workplan.models import (
     Agency,
     Goal,
@@ -207,8 +208,8 @@ def raw_project_list(request: HttpRequest) -> HttpResponse:
     if size is None or number is None:
         return HttpResponse(status=400)
     projects = Project.objects.filter(**VISIBLE).order_by("code")
-    # As the real list: an exact count on the first page only.
-    count = projects.count() if number == 1 else None
+    # As the real list: an exact count on the first page, kept for the later ones.
+    count = cached_count(projects, fresh=number == 1)
     rows = list(projects.values(*PROJECT_VALUES)[(number - 1) * size : number * size + 1])
     if not rows and number > 1:
         return HttpResponse(status=404)
@@ -357,13 +358,6 @@ class RealListLinksPagination(PageNumberPagination):
         if number == 1:
             return remove_query_param(url, self.page_query_param)
         return replace_query_param(url, self.page_query_param, number)
-
-    def get_paginated_response(self, data: Any) -> Any:
-        # As the real list: the count on the first page only (DRF still counts every page).
-        response = super().get_paginated_response(data)
-        if self.page is not None and self.page.number > 1:
-            response.data["count"] = None
-        return response
 
 
 class UntunedProjectViewSet(viewsets.ReadOnlyModelViewSet):

@@ -85,10 +85,15 @@ def test_fields_selection_can_pick_a_label(api, plan):
     assert body == {"code": "TEST-LBL", "status_label": "Implementation"}
 
 
-@pytest.mark.parametrize("query", ["expand=colours", "expand=labels,colours", "expand="])
+@pytest.mark.parametrize("query", ["expand=colours", "expand=labels,colours"])
 def test_unknown_expand_values_are_a_400_naming_expand(api, plan, query):
     body = assert_problem(api.get(f"/api/v1/projects/?{query}"), 400, "expand")
     assert "available: agencies, goal, labels, pillar." in body["errors"][0]["message"]
+
+
+def test_an_empty_expand_is_refused_like_any_empty_value(api, plan):
+    body = assert_problem(api.get("/api/v1/projects/?expand="), 400, "expand")
+    assert "empty value" in body["errors"][0]["message"]
 
 
 def test_expand_is_refused_where_there_is_nothing_to_label(api, plan):

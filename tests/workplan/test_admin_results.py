@@ -119,7 +119,7 @@ def test_a_period_added_inline_to_an_indicator_is_checked_by_the_model(
     add_row(data, "periods", code="", period_start="2025-02-01", period_end="2025-01-01")
     response = admin_client.post(url, data)
     assert response.status_code == 200
-    assert not IndicatorPeriod.objects.exists()
+    assert not IndicatorPeriod.objects.filter(indicator=indicator).exists()
 
     data = form_data(get_ok(admin_client, url))
     add_row(
@@ -177,7 +177,7 @@ def test_a_staff_editor_adds_results_only_on_its_agencys_projects(staff_editor: 
     }
     response = staff_editor.post(url, data)
     assert response.status_code == 200
-    assert not Result.objects.exists()
+    assert not Result.objects.filter(project__code="HLED-2021-05").exists()
 
     data["project"] = Project.objects.get(code="HLED-2021-02").pk
     response = staff_editor.post(url, data)

@@ -602,6 +602,9 @@ def test_load_workplan_records_creates_once(db: Any) -> None:
         "project": 11,
         "meeting": 4,
         "progress": 9,
+        "result": 2,
+        "indicator": 3,
+        "period": 3,
     }
     assert len({(e.object_type, e.object_code) for e in events}) == len(events)
     assert "HLED-2021-07" in {e.object_code for e in events}
