@@ -6,7 +6,8 @@ from api.v1 import views
 from tests.conftest import assert_problem, get_ok
 from workplan.models import Agency, Meeting, ProgressReport
 
-pytestmark = pytest.mark.django_db
+# Schema, examples and representation rules: the same on every database (CI runs them once).
+pytestmark = [pytest.mark.django_db, pytest.mark.backend_independent]
 
 VIEWSETS = {
     "pillars": views.PillarViewSet,

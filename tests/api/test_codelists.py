@@ -7,7 +7,8 @@ from tests.conftest import assert_problem, client_for, get_ok, make_user
 from workplan.choices import ActivityStatus, MeetingKind, OrganisationType
 from workplan.codelists import REGISTRY, SPANISH
 
-pytestmark = pytest.mark.django_db
+# Schema, examples and representation rules: the same on every database (CI runs them once).
+pytestmark = [pytest.mark.django_db, pytest.mark.backend_independent]
 
 EXPECTED = {
     "activity-status",

@@ -9,12 +9,18 @@ from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from api.base import EMPTY_BY_DESIGN
 from api.v1 import views
 from api.v1.urls import router
 from tests.conftest import PROBLEM, assert_problem, make_user, token_client
 from workplan.choices import Role
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_throttling")]
+# Schema, examples and representation rules: the same on every database (CI runs them once).
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("no_throttling"),
+    pytest.mark.backend_independent,
+]
 
 
 def operation(schema: dict[str, Any], path: str, method: str) -> dict[str, Any]:
@@ -120,6 +126,11 @@ def test_the_schema_says_empty_query_values_are_refused(openapi_schema):
                 if p["in"] != "query":
                     continue
                 schema = p["schema"]
+                if p["name"] in EMPTY_BY_DESIGN:
+                    # `cursor=` (empty) asks for the first page: the one empty value that
+                    # means something.
+                    assert "minLength" not in schema, p
+                    continue
                 if schema.get("type") == "array":
                     assert schema["minItems"] == 1, p
                 elif schema.get("type") == "string":

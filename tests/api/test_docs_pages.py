@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-pytestmark = pytest.mark.django_db
+# Schema, examples and representation rules: the same on every database (CI runs them once).
+pytestmark = [pytest.mark.django_db, pytest.mark.backend_independent]
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)
 

@@ -14,7 +14,8 @@ from tests.factories import (
 )
 from workplan.choices import AssignmentSource, MeetingKind, OrganisationRole, SourceKind
 
-pytestmark = pytest.mark.django_db
+# Schema, examples and representation rules: the same on every database (CI runs them once).
+pytestmark = [pytest.mark.django_db, pytest.mark.backend_independent]
 
 
 @pytest.fixture

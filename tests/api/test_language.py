@@ -4,7 +4,8 @@ import pytest
 
 from workplan.models import Goal, Pillar, Project
 
-pytestmark = pytest.mark.django_db
+# Schema, examples and representation rules: the same on every database (CI runs them once).
+pytestmark = [pytest.mark.django_db, pytest.mark.backend_independent]
 
 
 def test_english_by_default(api, real_plan):

@@ -7,7 +7,8 @@ import yaml
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.django_db
+# Schema, examples and representation rules: the same on every database (CI runs them once).
+pytestmark = [pytest.mark.django_db, pytest.mark.backend_independent]
 
 
 @pytest.fixture
