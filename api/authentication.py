@@ -8,19 +8,15 @@ ends.
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from api.throttling import BadTokenBrake
 from workplan.models import ApiToken
 from workplan.models.access import TOKEN_PREFIX, hash_token_secret
-
-# Writing last_used_at on every request would turn each read into a write.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+from workplan.services.tokens import api_token_mark_used
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -61,10 +57,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This token has expired or was revoked.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's user is inactive.")
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-            token.last_used_at = now
+        api_token_mark_used(token=token)
         return token.user, token
 
     def authenticate_header(self, request: Any) -> str:

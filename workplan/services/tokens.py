@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -71,6 +71,25 @@ def api_token_revoke(*, actor: Actor, token: ApiToken) -> None:
         audit_record(
             action="update", obj=token, actor=actor, before=before, after=_token_state(token)
         )
+
+
+# How often a token's `last_used_at` is written: at most once a minute per token.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def api_token_mark_used(*, token: ApiToken, now: datetime | None = None) -> None:
+    """Record that `token` authenticated a request (at most once per LAST_USED_RESOLUTION).
+
+    Bookkeeping of the token itself, not a change to the plan or to anyone's rights: no
+    policy check, no version and no audit event (the request's own write, if any, is
+    audited), and a concurrent stamp may simply win. It lives here so that the services
+    stay the one place that writes models.
+    """
+    now = now or timezone.now()
+    if token.last_used_at is not None and now - token.last_used_at <= LAST_USED_RESOLUTION:
+        return
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now
 
 
 def _membership_state(membership: AgencyMembership | None) -> dict[str, Any]:
