@@ -41,10 +41,10 @@ worker: install
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
-# The contract fuzzer (schemathesis, every check, anonymous and plan admin, fixed seed):
-# several minutes on two cores, so not part of `make test`.
+# The contract fuzzer alone (schemathesis, every check, anonymous and plan admin, fixed
+# seed); `make test` runs it too.
 fuzz: install
-	FUZZ=1 $(BIN)/python -m pytest -p no:cacheprovider tests/api/test_fuzz_contract.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/api/test_fuzz_contract.py $(PYTEST_ARGS)
 
 # Fault scenarios under load against gunicorn, PostgreSQL, Redis, the worker and nginx started
 # on ports of their own (about 5 minutes; not part of `make test`). README: Reliability.

@@ -183,12 +183,16 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
         status = exc.status_code
         code = getattr(exc, "problem_code", None) or "invalid"
-        if errors and all(e["field"] == "code" and e["code"] == "unique" for e in errors):
-            # The request is valid but its code is already taken (a create, or an object
-            # brought back under a code another one now has): a conflict with the plan's
-            # state, not bad input.
-            status, code = 409, "code_taken"
-            detail = "This code is already taken; codes are never reused."
+        if errors and all(e["code"] == "unique" for e in errors):
+            # The request is valid but what it names is already taken (its code, a pillar's
+            # number, an agency's acronym; a create, or an object brought back under a
+            # code another one now has): a conflict with the plan's state, not bad input.
+            status = 409
+            if any(field.rsplit(".", 1)[-1] == "code" for field in fields):
+                code, detail = "code_taken", "This code is already taken; codes are never reused."
+            else:
+                code = "taken"
+                detail = "Already taken by another object: " + ", ".join(fields)
         body = problem(status, detail, code=code, errors=errors, instance=instance)
         set_rollback()
         return Response(body, status=status, headers=headers)

@@ -38,7 +38,13 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
     "not_acceptable": (406, "The Accept header asks for a format this operation cannot produce."),
     "code_taken": (
         409,
-        "The code sent for a new object is already taken; codes are never reused.",
+        "The code sent for a new object is already taken (perhaps with other unique "
+        "values: `errors` names each field); codes are never reused.",
+    ),
+    "taken": (
+        409,
+        "A value that must be unique (a pillar's number, an agency's acronym) is already "
+        "another object's; `errors` names each field.",
     ),
     "conflict": (
         409,

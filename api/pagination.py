@@ -257,7 +257,7 @@ class PagePagination(PageNumberPagination):
                 "in": "query",
                 "description": (
                     "`true`: give the exact `count` on any page by number, not only on the "
-                    "first (it costs a count of the whole list)."
+                    "first (it costs a count of the whole list). Not with `cursor`."
                 ),
                 "schema": {"type": "boolean"},
             },

@@ -59,8 +59,8 @@ ERROR_DESCRIPTIONS = {
     403: "The caller's role or token scope does not allow this.",
     404: "No object with this code is visible to the caller, or the page does not exist.",
     406: "The Accept header asks for a format this API does not produce.",
-    409: "The request conflicts with the plan's state: the code is already taken "
-    "(`code_taken`), other objects still depend on this one (archiving a pillar that "
+    409: "The request conflicts with the plan's state: the code or another unique value is "
+    "already taken (`code_taken`, `taken`), other objects still depend on this one (archiving a pillar that "
     "still has goals), or a request with the same Idempotency-Key is still running.",
     412: "If-Match does not match the current ETag: the object changed since it was read.",
     411: "The body was sent without a Content-Length (Transfer-Encoding) and the server "
@@ -207,7 +207,8 @@ class AutoSchema(SpectacularAutoSchema):
                     description=(
                         "`true` gives the minimal representation: only "
                         f"`{'`, `'.join(brief_fields)}`, as references to it "
-                        "elsewhere carry them. `fields` then picks among these."
+                        "elsewhere carry them. `fields` then picks among these, and "
+                        "`expand` may ask only for `labels`."
                     ),
                 )
             )

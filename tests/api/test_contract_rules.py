@@ -148,6 +148,37 @@ def test_a_taken_code_is_409_code_taken(admin, openapi_schema):
     assert "409" in operation(openapi_schema, "/api/v1/pillars/", "post")["responses"]
 
 
+@pytest.mark.parametrize(
+    ("body", "problem_code", "taken"),
+    [
+        # The code and the number are both another pillar's: still a conflict, not bad input.
+        (
+            {"code": "P1", "number": 1, "name_en": "Again", "name_es": "Otra vez"},
+            "code_taken",
+            ["code", "number"],
+        ),
+        # A new code, but the number is P2's.
+        (
+            {"code": "P9", "number": 2, "name_en": "Again", "name_es": "Otra vez"},
+            "taken",
+            ["number"],
+        ),
+    ],
+)
+def test_any_taken_unique_value_is_409(admin, body, problem_code, taken):
+    response = admin.post("/api/v1/pillars/", body, format="json")
+    problem = assert_problem(response, 409)
+    assert problem["code"] == problem_code
+    assert sorted(e["field"] for e in problem["errors"]) == taken
+    assert admin.get("/api/v1/pillars/P9/").status_code == 404
+
+
+def test_a_taken_code_with_bad_input_beside_it_is_400(admin):
+    body = {"code": "P1", "number": 1000, "name_en": "Again", "name_es": "Otra vez"}
+    problem = assert_problem(admin.post("/api/v1/pillars/", body, format="json"), 400)
+    assert {e["field"] for e in problem["errors"]} == {"code", "number"}
+
+
 @pytest.mark.parametrize("caller", ["anonymous", "admin"])
 def test_trace_is_405_with_a_problem(api, admin, caller):
     client = admin if caller == "admin" else api

@@ -148,7 +148,8 @@ class MeetingProjectWriteSerializer(StrictSerializer):
 
 class MeetingWriteSerializer(WriteSerializer):
     """A meeting as a plan admin sends it. Lists (`chairs`, `sources`, `projects`) replace
-    the current ones when given; a meeting shows only its published projects."""
+    the current ones when given, and list each project once; a meeting shows only its
+    published projects."""
 
     read_only_names = WriteSerializer.read_only_names | {"place", "summary"}
     chairs = ChairWriteSerializer(many=True, required=False)
