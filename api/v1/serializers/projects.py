@@ -202,8 +202,8 @@ class ProjectWriteSerializer(WriteSerializer):
     """A project as a partner system sends it.
 
     Lists (`countries`, `participating_agencies`, `links`) replace the current ones
-    when given; each agency takes part once. Agency editors must keep their own agency among the participants and
-    may not change other agencies' entries or `is_published`.
+    when given; each agency takes part once. Agency editors must keep their own agency
+    among the participants and may not change other agencies' entries or `is_published`.
     """
 
     read_only_names = WriteSerializer.read_only_names | {
