@@ -61,7 +61,8 @@ ERROR_DESCRIPTIONS = {
     406: "The Accept header asks for a format this API does not produce.",
     409: "The request conflicts with the plan's state: the code or another unique value is "
     "already taken (`code_taken`, `taken`), other objects still depend on this one "
-    "(archiving a pillar that still has goals), or a request with the same Idempotency-Key is still running.",
+    "(archiving a pillar that still has goals), or a request with the same Idempotency-Key "
+    "is still running.",
     412: "If-Match does not match the current ETag: the object changed since it was read.",
     411: "The body was sent without a Content-Length (Transfer-Encoding) and the server "
     "could not measure it.",
