@@ -160,6 +160,14 @@ BAD_ITEMS = {
             {"agency": "MX-SRE", "role": "4", "is_lead": True},
         ]
     },
+    "an agency twice": {
+        "participating_agencies": [
+            {"agency": A, "role": "4", "is_lead": True},
+            {"agency": A, "role": "3"},
+        ]
+    },
+    # A new code creates a project: without a goal there is nothing to create it under.
+    "a new code without a goal": {"goal": None},
 }
 BAD_FIELDS = {
     "unknown status": "projects.1.status",
@@ -167,6 +175,8 @@ BAD_FIELDS = {
     "unknown country": "projects.1.countries",
     "end before start": "projects.1.planned_end",
     "two leads for one country": "projects.1.participating_agencies",
+    "an agency twice": "projects.1.participating_agencies",
+    "a new code without a goal": "projects.1.goal",
 }
 
 
@@ -174,9 +184,10 @@ BAD_FIELDS = {
 def test_bulk_is_all_or_nothing(clients, bad):
     clients["admin"].raise_request_exception = False  # a 500 shows as a wrong status
     before = db_state()
+    item = {k: v for k, v in new_item("HLED-2026-11", **BAD_ITEMS[bad]).items() if v is not None}
     items = [
         new_item("HLED-2026-10"),
-        new_item("HLED-2026-11", **BAD_ITEMS[bad]),
+        item,
         {"code": "HLED-2021-01", "title_en": "Changed in a failed bulk request"},
         new_item("HLED-2026-12"),
     ]
