@@ -271,6 +271,11 @@ class WriteSerializer(StrictInputMixin, serializers.ModelSerializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "code" in self.fields and "code" not in self._declared_fields:
+            self.fields["code"].help_text = (
+                "Stable public code used in URLs; never reused, and never changed: an "
+                "update may leave it out or send it as it is (another code is a 400)."
+            )
         if self.instance is not None and "code" in self.fields:
             self.fields["code"].required = False
             # The service refuses a different code; the same code is not a change.

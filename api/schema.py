@@ -415,7 +415,8 @@ def _component(result: dict[str, Any], ref: str) -> dict[str, Any] | None:
 
 
 def _close_objects(result: dict[str, Any], schema: dict[str, Any], seen: set[int]) -> None:
-    """`additionalProperties: false` on every object of a request body, nested ones too."""
+    """`additionalProperties: false` on every object of a request body, nested ones too,
+    and a pattern without NUL on its free text."""
     if id(schema) in seen:
         return
     seen.add(id(schema))
@@ -426,6 +427,8 @@ def _close_objects(result: dict[str, Any], schema: dict[str, Any], seen: set[int
         return
     if schema.get("type") == "object" and "properties" in schema:
         schema.setdefault("additionalProperties", False)
+    if schema.get("type") == "string" and not {"enum", "pattern", "format"} & set(schema):
+        schema["pattern"] = TEXT_PATTERN
     for key in ("items", "additionalProperties"):
         if isinstance(schema.get(key), dict):
             _close_objects(result, schema[key], seen)
@@ -439,6 +442,8 @@ def _close_objects(result: dict[str, Any], schema: dict[str, Any], seen: set[int
 # A query value with something besides blanks, and no NUL byte (PostgreSQL cannot store
 # or compare one): api/base.py check_query_params refuses any other.
 QUERY_VALUE_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# Text in a body: DRF's CharField refuses a NUL character, for the same reason.
+TEXT_PATTERN = r"^[^\x00]*$"
 
 
 def _fields_optional(result: dict[str, Any], schema: dict[str, Any]) -> None:
@@ -457,7 +462,8 @@ def declare_enforced_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, A
     - an empty or blank query value, or one with a NUL byte, is refused (api/base.py
       check_query_params; but the first page's empty `cursor=`): strings have
       `minLength: 1` and a pattern, lists `minItems: 1`;
-    - request bodies take no property that is not declared (api/fields.py StrictInputMixin);
+    - request bodies take no property that is not declared (api/fields.py StrictInputMixin),
+      and no NUL character in text;
     - a bulk request carries 1 to API_BULK_MAX_ITEMS items (api/v1/projects_extra.py).
     """
     seen: set[int] = set()
