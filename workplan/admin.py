@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
@@ -1008,9 +1008,42 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class PartnerUserAdmin(UserAdmin):
+    """Users, with their agency and role. Plan admins (by role, without Django's user
+    permissions) may find users (the token form's picker), read them and grant roles;
+    the account itself (name, password, staff and superuser flags, permissions) stays
+    with those who hold Django's permission to change users, so a role cannot be turned
+    into more."""
+
     inlines = [*UserAdmin.inlines, MembershipInline]
     list_display = (*UserAdmin.list_display, "membership")  # type: ignore[misc]
     list_select_related = ("membership__agency",)
+
+    def _grants_roles(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and policy.can(admin_actor(request), Action.ISSUE_TOKENS)
+
+    def _manages_accounts(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or self._grants_roles(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) or self._grants_roles(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._manages_accounts(request, obj) or self._grants_roles(request)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None or self._manages_accounts(request, obj):
+            return super().get_readonly_fields(request, obj)
+        return [
+            name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]
+        ]
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        if not self._manages_accounts(request):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is not AgencyMembership:
@@ -1052,6 +1085,12 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ("agency",)
     search_fields = ("object_code", "username", "token_prefix", "request_id")
     date_hierarchy = "occurred_at"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_staff and policy.can(admin_actor(request), Action.VIEW_AUDIT)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -51,12 +51,15 @@ class Action(StrEnum):
     ISSUE_TOKENS = "issue_tokens"
     VIEW_WEBHOOKS = "view_webhooks"
     MANAGE_WEBHOOKS = "manage_webhooks"
+    # Read the audit trail (who changed what, from which channel): the whole plan's.
+    VIEW_AUDIT = "view_audit"
 
 
-WRITES = frozenset(Action) - {Action.VIEW, Action.VIEW_WEBHOOKS}
+WRITES = frozenset(Action) - {Action.VIEW, Action.VIEW_WEBHOOKS, Action.VIEW_AUDIT}
 ADMIN_ONLY = frozenset(
     {
         Action.VIEW_WEBHOOKS,
+        Action.VIEW_AUDIT,
         Action.PUBLISH,
         Action.RESTORE,
         Action.CHANGE_PARTICIPATION,

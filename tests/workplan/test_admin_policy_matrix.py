@@ -38,6 +38,7 @@ from tests.factories import (
     ResultFactory,
 )
 from tests.workplan.test_admin import admin_url, form_data
+from workplan import services
 from workplan.choices import Role
 from workplan.models import (
     Agency,
@@ -598,6 +599,96 @@ def test_token_and_webhook_pages(
     response = client.get(admin_url(model, view))
     assert response.status_code == (200 if role in ADMINS else 403)
     assert db_state() == before
+
+
+@pytest.mark.parametrize("view", ["changelist", "change"])
+@pytest.mark.parametrize("role", ROLES)
+def test_the_audit_trail_is_read_by_plan_admins(
+    plan: Plan, root: Client, role: str, view: str
+) -> None:
+    _, client = as_role(role, plan, root)
+    root_user = get_user_model().objects.get(username="root")
+    services.plan_object_update(
+        obj=plan.spare_pillar,
+        data={"name_en": "Renamed"},
+        actor=services.Actor(user=root_user, via="admin"),
+    )
+    event = AuditEvent.objects.latest("pk")
+    args = (event.pk,) if view == "change" else ()
+    response = client.get(admin_url(AuditEvent, view, *args))
+    assert response.status_code == (200 if role in ADMINS else 403)
+    if role in ADMINS:
+        assert event.object_code in response.content.decode()
+    index = client.get(reverse("admin:index"))
+    shown = "/admin/workplan/auditevent/" in index.content.decode()
+    assert shown == (role in ADMINS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_token_forms_user_picker_finds_users_for_plan_admins(
+    plan: Plan, root: Client, role: str
+) -> None:
+    _, client = as_role(role, plan, root)
+    get_user_model().objects.create_user("se-sync")
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "workplan", "model_name": "apitoken", "field_name": "user", "term": "se-"},
+    )
+    assert response.status_code == (200 if role in ADMINS else 403)
+    if role in ADMINS:
+        assert [r["text"] for r in response.json()["results"]] == ["se-sync"]
+
+
+def user_change_form(client: Client, user: Any) -> tuple[str, dict[str, Any]]:
+    url = reverse("admin:auth_user_change", args=(user.pk,))
+    response = client.get(url)
+    assert response.status_code == 200
+    data = form_data(response)
+    for name in ("date_joined", "last_login"):  # split date and time widgets
+        value = data.pop(name, None)
+        if value:
+            data[f"{name}_0"], data[f"{name}_1"] = value.date(), value.time()
+    return url, data
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_plan_admins_grant_roles_but_not_more(plan: Plan, root: Client, role: str) -> None:
+    user, client = as_role(role, plan, root)
+    partner = get_user_model().objects.create_user("se-sync", password="secret")
+    # The full form, as a superuser sees it, with a role granted and the account forged.
+    url, data = user_change_form(root, partner)
+    data |= {
+        "membership-0-agency": plan.agency_a.pk,
+        "membership-0-role": Role.EDITOR,
+        "membership-TOTAL_FORMS": "1",
+        "is_superuser": "on",
+        "is_staff": "on",
+        "username": "renamed",
+    }
+    response = client.post(url, data)
+    partner.refresh_from_db()
+    password_page = client.get(reverse("admin:auth_user_password_change", args=(partner.pk,)))
+
+    if role not in ADMINS:
+        assert response.status_code == 403
+        assert not AgencyMembership.objects.filter(user=partner).exists()
+        assert password_page.status_code == 403
+        return
+    assert response.status_code == 302, response.content[:2000]
+    membership = AgencyMembership.objects.get(user=partner)
+    assert (membership.agency, membership.role) == (plan.agency_a, Role.EDITOR)
+    if role == "superuser":
+        assert (partner.username, partner.is_superuser, partner.is_staff) == ("renamed", True, True)
+        assert password_page.status_code == 200
+    else:
+        # The account is left as it was: a role is all a plan admin grants.
+        assert (partner.username, partner.is_superuser, partner.is_staff) == (
+            "se-sync",
+            False,
+            False,
+        )
+        assert partner.check_password("secret")
+        assert password_page.status_code == 403
 
 
 @pytest.mark.parametrize("role", ROLES)
