@@ -6,12 +6,14 @@ the exception handler, so a view that answers some other way is caught.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import time_machine
 from django.core.cache import cache, caches
 from rest_framework.test import APIClient
 
@@ -586,15 +588,18 @@ def test_exports_have_a_budget_of_their_own(
     api: APIClient, plan: None, tiny_rates: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ExportRateThrottle, "THROTTLE_RATES", {"export": "2/hour"})
-    for _ in range(2):
-        assert api.get("/api/v1/projects/export/csv/").status_code == 200
-    throttled = api.get("/api/v1/projects/export/iati/")
-    assert_problem(throttled, 429)
-    assert int(throttled["Retry-After"]) > 60
-    # Reads keep their own budget (3 a minute here), untouched by the exports.
-    for _ in range(3):
-        assert api.get("/api/v1/pillars/").status_code == 200
-    assert_problem(api.get("/api/v1/pillars/"), 429)
+    # Windows are fixed to the clock: half past, the export window has half an hour left
+    # (and the minute window of reads, all of its minute).
+    with time_machine.travel(dt.datetime(2026, 3, 2, 10, 30, tzinfo=dt.UTC), tick=False):
+        for _ in range(2):
+            assert api.get("/api/v1/projects/export/csv/").status_code == 200
+        throttled = api.get("/api/v1/projects/export/iati/")
+        assert_problem(throttled, 429)
+        assert int(throttled["Retry-After"]) == 30 * 60
+        # Reads keep their own budget (3 a minute here), untouched by the exports.
+        for _ in range(3):
+            assert api.get("/api/v1/pillars/").status_code == 200
+        assert_problem(api.get("/api/v1/pillars/"), 429)
 
 
 def test_token_counters_live_in_redis(
