@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -257,6 +258,14 @@ def cut_on_failure(chunks: Iterator[Any], what: str) -> Iterator[Any]:
     except Exception:
         logger.exception("The %s export failed part way; the connection is cut", what)
         raise
+
+
+def export_stream(chunks: Iterator[Any], what: str) -> Iterator[Any]:
+    """An export's body: its first chunk is made now, so a failure before anything is
+    sent is an error response, not a cut stream; after that, a failure cuts it."""
+    guarded = cut_on_failure(chunks, what)
+    first = next(guarded, None)
+    return itertools.chain([] if first is None else [first], guarded)
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).

@@ -1,7 +1,5 @@
 """Export of progress reports: mixed into ProgressReportViewSet."""
 
-import itertools
-from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -10,19 +8,13 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import action
 from rest_framework.request import Request
 
-from api.exports import EXPORT_NOTES, cut_on_failure, stream_progress_csv
+from api.exports import EXPORT_NOTES, export_stream, stream_progress_csv
 from api.renderers import CSVRenderer
 from api.throttling import ExportRateThrottle
 
 
 class ProgressExportMixin:
     """`GET progress/export/csv/`."""
-
-    @staticmethod
-    def _started(chunks: Iterator[Any]) -> Iterator[Any]:
-        """Produce the first chunk now, so a failure is an error response, not a cut stream."""
-        first = next(chunks, None)
-        return itertools.chain([] if first is None else [first], chunks)
 
     @extend_schema(
         operation_id="progress_export_csv",
@@ -49,13 +41,9 @@ class ProgressExportMixin:
         if not queryset.query.order_by:
             queryset = queryset.order_by("date", "code")
         response = StreamingHttpResponse(
-            self._started(
-                cut_on_failure(
-                    stream_progress_csv(
-                        queryset.iterator(chunk_size=200), lambda r: f"{url}{r.code}/"
-                    ),
-                    "progress CSV",
-                )
+            export_stream(
+                stream_progress_csv(queryset.iterator(chunk_size=200), lambda r: f"{url}{r.code}/"),
+                "progress CSV",
             ),
             content_type="text/csv; charset=utf-8",
         )

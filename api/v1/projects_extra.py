@@ -1,8 +1,6 @@
 """Bulk upsert and exports of projects: mixed into ProjectViewSet."""
 
-import itertools
 import re
-from collections.abc import Iterator
 from typing import Any, cast
 
 from django.conf import settings
@@ -16,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import ItemErrors, flatten_errors
-from api.exports import EXPORT_NOTES, cut_on_failure, stream_csv, stream_iati
+from api.exports import EXPORT_NOTES, export_stream, stream_csv, stream_iati
 from api.idempotency import idempotent
 from api.parsers import NulCharacters
 from api.renderers import CSVRenderer, IATIXMLRenderer
@@ -245,12 +243,6 @@ class ProjectBulkAndExportMixin:
             }
         )
 
-    @staticmethod
-    def _started(chunks: Iterator[Any]) -> Iterator[Any]:
-        """Produce the first chunk now, so a failure is an error response, not a cut stream."""
-        first = next(chunks, None)
-        return itertools.chain([] if first is None else [first], chunks)
-
     def _export_queryset(self) -> Any:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
         if not queryset.query.order_by:
@@ -279,7 +271,7 @@ class ProjectBulkAndExportMixin:
     def export_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         url = self.reverse_action("list")  # type: ignore[attr-defined]
         response = StreamingHttpResponse(
-            self._started(cut_on_failure(stream_csv(self._export_queryset(), url), "CSV")),
+            export_stream(stream_csv(self._export_queryset(), url), "CSV"),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="projects.csv"'
@@ -312,7 +304,7 @@ class ProjectBulkAndExportMixin:
     )
     def export_iati(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         response = StreamingHttpResponse(
-            self._started(cut_on_failure(stream_iati(self._export_queryset()), "IATI")),
+            export_stream(stream_iati(self._export_queryset()), "IATI"),
             content_type="application/xml; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="iati-activities.xml"'

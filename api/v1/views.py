@@ -202,6 +202,27 @@ PROJECT_CODE = OpenApiParameter(
 )
 
 
+class UnderProjectViewSet(PlanViewSet):
+    """A list under `/projects/{project_code}/...`: the project in the URL, if the caller
+    may see it (else a 404), narrows the list and is where new objects are created."""
+
+    path_error_statuses = frozenset({404})  # the project in the URL
+    project: Project | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        code = str(self.kwargs.get("project_code", "")).upper()
+        self.project = Project.objects.visible_to(self.actor()).filter(code=code).first()
+        if self.project is None:
+            raise NotFound("No project with this code is visible to you.")
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        return super().filter_queryset(queryset).filter(project=self.project)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "project": self.project}
+
+
 @extend_schema_view(
     list=extend_schema(
         operation_id="projects_progress_list",
@@ -226,7 +247,7 @@ PROJECT_CODE = OpenApiParameter(
     ),
 )
 @extend_schema(tags=["progress"])
-class ProjectProgressViewSet(PlanViewSet):
+class ProjectProgressViewSet(UnderProjectViewSet):
     """`/projects/{code}/progress/`: one project's progress reports (list and create).
 
     Routed with basename `progress`, so created reports are located at `/progress/{code}/`.
@@ -237,21 +258,6 @@ class ProjectProgressViewSet(PlanViewSet):
     brief_serializer_class = ProgressReportBriefSerializer
     write_serializer_class = ProjectProgressWriteSerializer
     filterset_class = ProjectProgressFilterSet
-    path_error_statuses = frozenset({404})  # the project in the URL
-    project: Project | None = None
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        code = str(self.kwargs.get("project_code", "")).upper()
-        self.project = Project.objects.visible_to(self.actor()).filter(code=code).first()
-        if self.project is None:
-            raise NotFound("No project with this code is visible to you.")
-
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        return super().filter_queryset(queryset).filter(project=self.project)
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "project": self.project}
 
 
 # -- results, indicators and periods ------------------------------------------------------
@@ -307,7 +313,7 @@ class ResultViewSet(PlanViewSet):
     ),
 )
 @extend_schema(tags=["results"])
-class ProjectResultViewSet(PlanViewSet):
+class ProjectResultViewSet(UnderProjectViewSet):
     """`/projects/{code}/results/`: one project's results (list and create).
 
     Routed with basename `result`, so created results are located at `/results/{code}/`.
@@ -317,21 +323,6 @@ class ProjectResultViewSet(PlanViewSet):
     serializer_class = ResultSerializer
     write_serializer_class = ProjectResultWriteSerializer
     filterset_class = ProjectResultFilterSet
-    path_error_statuses = frozenset({404})  # the project in the URL
-    project: Project | None = None
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        code = str(self.kwargs.get("project_code", "")).upper()
-        self.project = Project.objects.visible_to(self.actor()).filter(code=code).first()
-        if self.project is None:
-            raise NotFound("No project with this code is visible to you.")
-
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        return super().filter_queryset(queryset).filter(project=self.project)
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "project": self.project}
 
 
 @extend_schema_view(**resource_docs("indicator", "indicators", writers=RESULT_WRITERS))
