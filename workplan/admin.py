@@ -82,6 +82,20 @@ class Refused(Exception):
         self.errors = errors
 
 
+class ReadOnly:
+    """Shown here, never written here: no add, change or delete (the audit trail, the
+    delivery log, a pillar's goals, which are edited on their own pages)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ServiceAdmin(admin.ModelAdmin):
     """Saves through a service. When the service refuses (rights, rules, a newer
     version), the transaction rolls back and the form comes back with the staff
@@ -375,22 +389,13 @@ class PlanObjectAdmin(ServiceAdmin):
         self._run(request, queryset, services.plan_object_restore, "Restored")
 
 
-class GoalInline(admin.TabularInline):
+class GoalInline(ReadOnly, admin.TabularInline):
     """The pillar's goals, read-only: goals are edited (and audited) on their own page."""
 
     model = Goal
     extra = 0
     fields = readonly_fields = ("code", "number", "title_en", "title_es", "archived_at")
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Pillar)
@@ -1066,7 +1071,7 @@ class PartnerUserAdmin(UserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnly, admin.ModelAdmin):
     """The audit trail: read-only."""
 
     list_display = (
@@ -1091,15 +1096,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_staff and policy.can(admin_actor(request), Action.VIEW_AUDIT)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # -- webhooks -----------------------------------------------------------------------------
@@ -1194,7 +1190,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnly, admin.ModelAdmin):
     """The delivery log: read-only, with every attempt; deliveries can be sent again."""
 
     list_display = (
@@ -1213,15 +1209,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     search_fields = ("webhook_id", "last_error")
     inlines = [WebhookAttemptInline]
     actions = ["redeliver_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_staff and policy.can(admin_actor(request), Action.VIEW_WEBHOOKS)
