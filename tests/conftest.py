@@ -6,11 +6,13 @@ facts it is checked against in tests/data/, the IATI schema in schemas/.
 
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 import yaml
 from django.core.management import call_command
 from django.db import transaction
@@ -230,3 +232,13 @@ def openapi_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         stdout=io.StringIO(),
     )
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def clock_at_a_minute_start() -> Iterator[None]:
+    """Rate windows follow the clock (api/throttling.py WindowThrottle): a test that counts
+    requests against a rate per minute starts at the top of the next minute, the clock
+    running on from there, so no window ends halfway through it."""
+    start = (int(time.time() // 60) + 1) * 60
+    with time_machine.travel(start, tick=True):
+        yield

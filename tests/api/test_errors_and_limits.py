@@ -175,7 +175,7 @@ SCENARIOS: dict[int, Callable[..., Any]] = {
 
 
 @pytest.fixture
-def tiny_rates(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def tiny_rates(monkeypatch: pytest.MonkeyPatch, clock_at_a_minute_start: None) -> dict[str, str]:
     rates = {"anon": "3/minute", "token": "5/minute"}
     for throttle in (AnonymousRateThrottle, TokenRateThrottle):
         monkeypatch.setattr(throttle, "THROTTLE_RATES", rates)

@@ -53,7 +53,7 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def tiny_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+def tiny_rates(monkeypatch: pytest.MonkeyPatch, clock_at_a_minute_start: None) -> None:
     from api.throttling import AnonymousRateThrottle, BadTokenBrake, TokenRateThrottle
 
     rates = {"anon": "3/minute", "token": "3/minute", "bad_token": "3/minute"}
