@@ -117,21 +117,30 @@ class ContentTooLarge(exceptions.APIException):
     default_code = "body_too_large"
 
 
-def _django_validation_errors(exc: DjangoValidationError) -> exceptions.ValidationError:
+# The error code of a refusal by the plan's rules (the models' `clean`, the services): a
+# rule between fields or with the plan's state that the schema cannot state (a period
+# ends after it starts, one lead agency per country), as opposed to a value the schema
+# already refuses (a format, a length, a choice), which keeps its own code.
+RULE = "rule"
+
+
+def django_validation_detail(exc: DjangoValidationError) -> Any:
+    """A Django ValidationError as DRF error detail, each error keeping its code; those
+    raised without one are the plan's rules (`rule`)."""
     if hasattr(exc, "error_dict"):
-        return exceptions.ValidationError(
-            {
-                field: [
-                    ErrorDetail(str(message), code=error.code or "invalid")
-                    for error in errors
-                    for message in error.messages
-                ]
-                for field, errors in exc.error_dict.items()
-            }
-        )
-    return exceptions.ValidationError(
-        [ErrorDetail(str(m), code=exc.code or "invalid") for m in exc.messages]
-    )
+        return {
+            field: [
+                ErrorDetail(str(message), code=error.code or RULE)
+                for error in errors
+                for message in error.messages
+            ]
+            for field, errors in exc.error_dict.items()
+        }
+    return [
+        ErrorDetail(str(message), code=error.code or RULE)
+        for error in exc.error_list
+        for message in error.messages
+    ]
 
 
 def as_api_exception(exc: Exception) -> Exception:
@@ -149,7 +158,7 @@ def as_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, RequestDataTooBig):
         return ContentTooLarge()
     if isinstance(exc, DjangoValidationError):
-        return _django_validation_errors(exc)
+        return exceptions.ValidationError(django_validation_detail(exc))
     if isinstance(exc, PlanRuleError):
         return Conflict(str(exc))
     if isinstance(exc, VersionMismatch):

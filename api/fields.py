@@ -1,5 +1,6 @@
 """Serializer fields and the base serializer shared by every API version."""
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -250,6 +251,30 @@ class StrictInputMixin:
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class PlainDecimalField(serializers.DecimalField):
+    """A decimal sent as a string in plain notation (`-12.5`, `.5`), as the schema's
+    pattern says; DRF alone would also take `1e2`, which the pattern cannot bound."""
+
+    PLAIN = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and not self.PLAIN.fullmatch(data.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class UniqueListField(serializers.ListField):
+    """A list that names each item once; the schema says so (`uniqueItems`, api/schema.py)."""
+
+    default_error_messages = {"not_unique": "List each item once."}
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        value = super().to_internal_value(data)
+        if len(value) != len(set(value)):
+            self.fail("not_unique")
+        return value
 
 
 class StrictSerializer(StrictInputMixin, serializers.Serializer):

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from api.base import EMPTY_BY_DESIGN
 from api.errors import PROBLEM_CONTENT_TYPE
+from api.fields import UniqueListField
 from api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from api.language import LANG_CHOICES
 
@@ -23,7 +24,12 @@ class FieldErrorSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The field or query parameter at fault (dotted path); null for the whole input.",
     )
-    code = serializers.CharField(help_text="Machine-readable error code.")
+    code = serializers.CharField(
+        help_text="Machine-readable error code: the field's own (`required`, `invalid`, "
+        "`max_length`, `does_not_exist`, `unique`, ...), or `rule` for a refusal by a rule "
+        "of the plan that the schema cannot state (a period ends after it starts, a "
+        "baseline value needs its year, one lead agency per country)."
+    )
     message = serializers.CharField(help_text="Human-readable explanation.")
     index = serializers.IntegerField(
         required=False, help_text="Bulk requests: the position of the failing item (from 0)."
@@ -93,6 +99,21 @@ IF_MATCH_PATTERN = rf"^(\*|{ETAG}(, ?{ETAG})*)$"
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def _map_serializer_field(
+        self, field: Any, direction: Any, bypass_extensions: bool = False
+    ) -> Any:
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, UniqueListField):
+            schema["uniqueItems"] = True
+        if isinstance(field, serializers.DecimalField) and "pattern" in schema:
+            # drf-spectacular's pattern also matches "", "-" and "."; DRF wants a digit,
+            # and no sign where the value may not be negative.
+            whole, places = field.max_whole_digits, field.decimal_places
+            sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+            number = rf"\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}}"
+            schema["pattern"] = rf"^{sign}(?:{number})$" if places else rf"^{sign}\d{{1,{whole}}}$"
+        return schema
+
     def error_statuses(self) -> list[int]:
         action = getattr(self.view, "action", None)
         if self.method == "GET":
@@ -428,7 +449,7 @@ def _close_objects(result: dict[str, Any], schema: dict[str, Any], seen: set[int
     if schema.get("type") == "object" and "properties" in schema:
         schema.setdefault("additionalProperties", False)
     if schema.get("type") == "string" and not {"enum", "pattern", "format"} & set(schema):
-        schema["pattern"] = TEXT_PATTERN
+        schema["pattern"] = NOT_BLANK_PATTERN if schema.get("minLength") else TEXT_PATTERN
     for key in ("items", "additionalProperties"):
         if isinstance(schema.get(key), dict):
             _close_objects(result, schema[key], seen)
@@ -439,10 +460,15 @@ def _close_objects(result: dict[str, Any], schema: dict[str, Any], seen: set[int
             _close_objects(result, sub, seen)
 
 
-# A query value with something besides blanks, and no NUL byte (PostgreSQL cannot store
-# or compare one): api/base.py check_query_params refuses any other.
-QUERY_VALUE_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
-# Text in a body: DRF's CharField refuses a NUL character, for the same reason.
+# The characters Python's str.strip() removes (what DRF's CharField and api/base.py trim),
+# spelled out: a regex's `\s` differs from them (it lacks U+001C-U+001F and U+0085, and
+# has U+FEFF).
+BLANKS = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Something besides blanks, and no NUL (PostgreSQL cannot store or compare one): what
+# api/base.py check_query_params asks of a query value, and DRF of text that may not
+# be blank.
+QUERY_VALUE_PATTERN = NOT_BLANK_PATTERN = rf"^[^\x00]*[^{BLANKS}\x00][^\x00]*$"
+# Text that may be blank: no NUL, for the same reason.
 TEXT_PATTERN = r"^[^\x00]*$"
 
 

@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.errors import ItemErrors, flatten_errors
+from api.errors import ItemErrors, django_validation_detail, flatten_errors
 from api.exports import EXPORT_NOTES, export_stream, stream_csv, stream_iati
 from api.idempotency import idempotent
 from api.parsers import NulCharacters
@@ -94,7 +94,7 @@ def _detail(error: Exception) -> Any:
     if isinstance(error, services.NotPermitted):
         return {"code": [error.message]}
     if isinstance(error, DjangoValidationError):
-        return error.message_dict if hasattr(error, "error_dict") else error.messages
+        return django_validation_detail(error)
     return [str(error)]
 
 

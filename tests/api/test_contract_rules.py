@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from api.base import EMPTY_BY_DESIGN
+from api.fields import PlainDecimalField
+from api.schema import NOT_BLANK_PATTERN, AutoSchema
 from api.v1 import views
 from api.v1.urls import router
 from tests.conftest import PROBLEM, assert_problem, make_user, token_client
 from workplan.choices import Role
+from workplan.models import Indicator
 
 # Schema, examples and representation rules: the same on every database (CI runs them once).
 pytestmark = [
@@ -233,3 +238,90 @@ def test_every_create_links_to_the_created_objects_detail(openapi_schema):
         assert read["parameters"] == {"path.code": "$response.body#/code"}
         creates += 1
     assert creates >= 6
+
+
+# -- what a value must be, said exactly --------------------------------------------------------
+
+
+def test_text_that_may_not_be_blank_has_the_pattern_of_what_the_server_trims():
+    never_blank = re.compile(NOT_BLANK_PATTERN)
+    for point in range(1, 0x3100):  # no whitespace lies beyond U+3000
+        char = chr(point)
+        assert bool(never_blank.match(char)) == bool(char.strip()), hex(point)
+    assert never_blank.match(" a ") and not never_blank.match("a\x00")
+
+
+@pytest.mark.parametrize("value", ["", "-", ".", "-.", "1.", ".5", "-1.25", "1.234", "1e2", "12"])
+def test_a_decimals_pattern_matches_what_the_server_takes(openapi_schema, value):
+    field = PlainDecimalField(max_digits=17, decimal_places=2)
+    pattern = re.compile(AutoSchema()._map_serializer_field(field, "request")["pattern"])
+    try:
+        field.run_validation(value)
+        taken = True
+    except serializers.ValidationError:
+        taken = False
+    assert bool(pattern.match(value)) == taken
+
+
+def test_a_budget_amount_may_not_be_negative_and_its_pattern_says_so(openapi_schema, admin):
+    budget = openapi_schema["components"]["schemas"]["BudgetWriteRequest"]["properties"]
+    assert not re.match(budget["amount"]["pattern"], "-1")
+    body = {"budget": {"amount": "-1", "currency": "USD"}}
+    response = admin.patch("/api/v1/projects/HLED-2021-01/", body, format="json", HTTP_IF_MATCH="*")
+    assert assert_problem(response, 400, "budget.amount")["errors"][0]["code"] == "min_value"
+
+
+def test_countries_are_unique_items_and_the_server_says_which(openapi_schema, admin):
+    request = openapi_schema["components"]["schemas"]["ProjectWriteRequest"]["properties"]
+    assert request["countries"]["uniqueItems"] is True
+    body = {"countries": ["MX", "US", "MX"]}
+    response = admin.patch("/api/v1/projects/HLED-2021-01/", body, format="json", HTTP_IF_MATCH="*")
+    error = assert_problem(response, 400, "countries")["errors"][0]
+    assert error["message"] == "List each country once."
+
+
+TITLES = {"title_en": "Measured", "title_es": "Medido"}
+
+
+@pytest.mark.parametrize("channel", ["periods", "bulk", "progress"])
+def test_a_refusal_by_the_plans_rules_has_the_code_rule(admin, channel):
+    indicator = Indicator.objects.active().order_by("code").first()
+    dates = {"start": "2024-05-01", "end": "2024-01-01"}
+    if channel == "periods":
+        response = admin.post(
+            "/api/v1/periods/", {"indicator": indicator.code, **dates}, format="json"
+        )
+        field = "end"
+    elif channel == "bulk":
+        item = {
+            "code": indicator.result.project.code,
+            "results": [
+                {
+                    "code": indicator.result.code,
+                    **TITLES,
+                    "indicators": [{"code": indicator.code, **TITLES, "periods": [dates]}],
+                }
+            ],
+        }
+        response = admin.post("/api/v1/projects/bulk/", {"projects": [item]}, format="json")
+        field = "projects.0.results.0.indicators.0.periods.0.end"
+    else:
+        body = {
+            "project": "HLED-2021-01",
+            "date": "2024-06-01",
+            "narrative_en": "Progress",
+            "narrative_es": "Avance",
+            "source": {"kind": "entered", "title": "A note"},
+            "period": dates,
+        }
+        response = admin.post("/api/v1/progress/", body, format="json")
+        field = "period.end"
+    errors = assert_problem(response, 400)["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(field, "rule")]
+
+
+def test_a_value_the_schema_refuses_keeps_its_own_code(admin):
+    indicator = Indicator.objects.active().order_by("code").first()
+    body = {"indicator": indicator.code, "start": "2024-13-01"}
+    errors = assert_problem(admin.post("/api/v1/periods/", body, format="json"), 400)["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [("start", "invalid")]

@@ -5,6 +5,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.errors import RULE
 from api.fields import (
     LABELS,
     CodedValueField,
@@ -12,6 +13,7 @@ from api.fields import (
     CodeURLField,
     Expansion,
     OptionalURLField,
+    PlainDecimalField,
     PlanSerializer,
     StrictCharField,
     StrictSerializer,
@@ -59,13 +61,13 @@ class MeasureSerializer(serializers.Serializer):
     indicator = TranslatedField("indicator")
     translations = TranslationsField("indicator")
     unit = serializers.CharField(read_only=True)
-    baseline = serializers.DecimalField(
+    baseline = PlainDecimalField(
         source="baseline_value", max_digits=17, decimal_places=2, read_only=True, allow_null=True
     )
-    target = serializers.DecimalField(
+    target = PlainDecimalField(
         source="target_value", max_digits=17, decimal_places=2, read_only=True, allow_null=True
     )
-    value = serializers.DecimalField(
+    value = PlainDecimalField(
         source="actual_value", max_digits=17, decimal_places=2, read_only=True, allow_null=True
     )
 
@@ -209,12 +211,14 @@ class PeriodWriteSerializer(StrictSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start, end = attrs.get("start"), attrs.get("end")
         if start and end and end < start:
-            raise serializers.ValidationError({"end": "The period ends before it starts."})
+            raise serializers.ValidationError(
+                {"end": "The period ends before it starts."}, code=RULE
+            )
         return attrs
 
 
-def value_write_field() -> serializers.DecimalField:
-    return serializers.DecimalField(
+def value_write_field() -> PlainDecimalField:
+    return PlainDecimalField(
         max_digits=17,
         decimal_places=2,
         required=False,

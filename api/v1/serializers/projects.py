@@ -11,11 +11,13 @@ from api.fields import (
     CodeLabelField,
     CodeURLField,
     Expansion,
+    PlainDecimalField,
     PlanSerializer,
     StrictCharField,
     StrictSerializer,
     TranslatedField,
     TranslationsField,
+    UniqueListField,
     WriteSerializer,
     expandable,
 )
@@ -68,7 +70,7 @@ class ParticipatingAgencySerializer(serializers.ModelSerializer):
 
 
 class BudgetSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(
+    amount = PlainDecimalField(
         source="budget_amount", max_digits=16, decimal_places=2, read_only=True
     )
     currency = serializers.CharField(
@@ -188,7 +190,7 @@ class ParticipationWriteSerializer(StrictSerializer):
 
 
 class BudgetWriteSerializer(StrictSerializer):
-    amount = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=Decimal(0))
+    amount = PlainDecimalField(max_digits=16, decimal_places=2, min_value=Decimal(0))
     currency = serializers.ChoiceField(currency_choices(), help_text="ISO 4217 code.")
 
 
@@ -214,9 +216,10 @@ class ProjectWriteSerializer(WriteSerializer):
     goal = serializers.SlugRelatedField(
         slug_field="code", queryset=Goal.objects.active(), help_text="The goal's code."
     )
-    countries = serializers.ListField(
+    countries = UniqueListField(
         child=serializers.ChoiceField(country_choices()),
         required=False,
+        error_messages={"not_unique": "List each country once."},
         help_text="ISO 3166-1 alpha-2 codes of the countries the project takes place in.",
     )
     participating_agencies = ParticipationWriteSerializer(many=True, required=False)
@@ -245,11 +248,6 @@ class ProjectWriteSerializer(WriteSerializer):
             "is_published",
         ]
         extra_kwargs = {"is_published": {"help_text": "Plan admins only."}}
-
-    def validate_countries(self, value: list[str]) -> list[str]:
-        if len(value) != len(set(value)):
-            raise serializers.ValidationError("List each country once.")
-        return value
 
     def service_data(self) -> dict[str, Any]:
         data = dict(self.validated_data)

@@ -11,10 +11,12 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.errors import RULE
 from api.fields import (
     LABELS,
     CodedValueField,
     CodeLabelField,
+    PlainDecimalField,
     PlanSerializer,
     StrictCharField,
     StrictSerializer,
@@ -31,8 +33,8 @@ from .progress import ProgressSourceSerializer, ProgressSourceWriteSerializer, v
 from .projects import ProjectBriefSerializer
 
 
-def _value(source: str, help_text: str) -> serializers.DecimalField:
-    return serializers.DecimalField(
+def _value(source: str, help_text: str) -> PlainDecimalField:
+    return PlainDecimalField(
         source=source,
         max_digits=17,
         decimal_places=2,
@@ -375,7 +377,9 @@ class IndicatorPeriodWriteSerializer(WriteSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start, end = attrs.get("start"), attrs.get("end")
         if start and end and end < start:
-            raise serializers.ValidationError({"end": "The period ends before it starts."})
+            raise serializers.ValidationError(
+                {"end": "The period ends before it starts."}, code=RULE
+            )
         return attrs
 
     def service_data(self) -> dict[str, Any]:
