@@ -254,8 +254,9 @@ class StrictInputMixin:
 
 
 class PlainDecimalField(serializers.DecimalField):
-    """A decimal sent as a string in plain notation (`-12.5`, `.5`), as the schema's
-    pattern says; DRF alone would also take `1e2`, which the pattern cannot bound."""
+    """A decimal sent as a string in plain notation (`-12.5`, `.5`), as `schema_pattern`
+    says (api/schema.py puts it in the document); DRF alone would also take `1e2`, which
+    a pattern cannot bound, and drf-spectacular's own pattern also matches "", "-", "."."""
 
     PLAIN = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 
@@ -263,6 +264,15 @@ class PlainDecimalField(serializers.DecimalField):
         if isinstance(data, str) and not self.PLAIN.fullmatch(data.strip()):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+    def schema_pattern(self) -> str:
+        """Plain notation within the field's digits, without a sign where the value may
+        not be negative."""
+        whole, places = self.max_whole_digits, self.decimal_places
+        sign = "" if self.min_value is not None and self.min_value >= 0 else "-?"
+        if not places:
+            return rf"^{sign}\d{{1,{whole}}}$"
+        return rf"^{sign}(?:\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}})$"
 
 
 class UniqueListField(serializers.ListField):
@@ -292,6 +302,7 @@ class WriteSerializer(StrictInputMixin, serializers.ModelSerializer):
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,
         models.TextField: StrictCharField,
+        models.DecimalField: PlainDecimalField,
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -23,13 +23,11 @@ import base64
 import binascii
 import hashlib
 import json
-import logging
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ValidationError
 from django.db.models import F, OrderBy, Q, QuerySet
 from rest_framework.exceptions import NotFound
@@ -38,8 +36,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from api.errors import QueryParameterError
-
-logger = logging.getLogger(__name__)
+from api.throttling import fail_open_cache
 
 CURSOR = "cursor"
 COUNT = "count"
@@ -70,21 +67,11 @@ def cached_count(queryset: QuerySet, *, fresh: bool) -> int:
         return 0
     key = "count:" + hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()
     if not fresh:
-        try:
-            count = cache.get(key)
-        except Exception:  # the cache fails open: count instead
-            logger.warning("list count cache unavailable", exc_info=True)
-            count = None
+        count = fail_open_cache.get(key)
         if isinstance(count, int):
             return count
     count = queryset.count()
-    try:
-        cache.set(key, count, settings.API_COUNT_CACHE_SECONDS)
-    except Exception:
-        logger.warning("list count cache unavailable", exc_info=True)
-    return count
-    count = queryset.count()
-    cache.set(key, count, settings.API_COUNT_CACHE_SECONDS)
+    fail_open_cache.set(key, count, settings.API_COUNT_CACHE_SECONDS)
     return count
 
 

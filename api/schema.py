@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from api.base import EMPTY_BY_DESIGN
 from api.errors import PROBLEM_CONTENT_TYPE
-from api.fields import UniqueListField
+from api.fields import PlainDecimalField, UniqueListField
 from api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from api.language import LANG_CHOICES
 
@@ -105,13 +105,8 @@ class AutoSchema(SpectacularAutoSchema):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if isinstance(field, UniqueListField):
             schema["uniqueItems"] = True
-        if isinstance(field, serializers.DecimalField) and "pattern" in schema:
-            # drf-spectacular's pattern also matches "", "-" and "."; DRF wants a digit,
-            # and no sign where the value may not be negative.
-            whole, places = field.max_whole_digits, field.decimal_places
-            sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
-            number = rf"\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}}"
-            schema["pattern"] = rf"^{sign}(?:{number})$" if places else rf"^{sign}\d{{1,{whole}}}$"
+        if isinstance(field, PlainDecimalField) and "pattern" in schema:
+            schema["pattern"] = field.schema_pattern()
         return schema
 
     def error_statuses(self) -> list[int]:

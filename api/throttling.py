@@ -34,8 +34,12 @@ def client_address(request: Any) -> str:
     return BaseThrottle().get_ident(request)
 
 
+UNAVAILABLE = "The cache is unavailable: counters are not enforced, counts are made afresh"
+
+
 class FailOpenCache:
-    """The default cache as the counters use it: a failure reads as "nothing counted yet".
+    """The default cache as the counters (and the lists' cached counts) use it: a failure
+    reads as "nothing counted yet" (or "count again").
 
     django-redis already ignores connection errors (IGNORE_EXCEPTIONS: reads return the
     default, writes are dropped, and it logs them through `api.cache`); an error from
@@ -46,14 +50,20 @@ class FailOpenCache:
         try:
             return default_cache.get(key, default)
         except Exception:
-            logger.warning("The cache is unavailable: counters are not enforced", exc_info=True)
+            logger.warning(
+                "The cache is unavailable: counters are not enforced, counts are made afresh",
+                exc_info=True,
+            )
             return default
 
     def set(self, key: str, value: Any, timeout: float | None = None) -> None:
         try:
             default_cache.set(key, value, timeout)
         except Exception:
-            logger.warning("The cache is unavailable: counters are not enforced", exc_info=True)
+            logger.warning(
+                "The cache is unavailable: counters are not enforced, counts are made afresh",
+                exc_info=True,
+            )
 
     def hit(self, key: str, timeout: int) -> int:
         """Count one more request under `key` (kept `timeout` seconds from its first one);
@@ -77,7 +87,10 @@ class FailOpenCache:
         except ValueError:
             return 1  # the key expired between add and incr, or the cache dropped the add
         except Exception:
-            logger.warning("The cache is unavailable: counters are not enforced", exc_info=True)
+            logger.warning(
+                "The cache is unavailable: counters are not enforced, counts are made afresh",
+                exc_info=True,
+            )
             return 0
 
     def incr(self, key: str, timeout: float) -> None:
@@ -87,7 +100,10 @@ class FailOpenCache:
         except ValueError:
             pass  # the key expired between add and incr, or the cache dropped the add
         except Exception:
-            logger.warning("The cache is unavailable: counters are not enforced", exc_info=True)
+            logger.warning(
+                "The cache is unavailable: counters are not enforced, counts are made afresh",
+                exc_info=True,
+            )
 
 
 def _redis_client() -> Any:

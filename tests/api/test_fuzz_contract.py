@@ -309,7 +309,8 @@ def follow_rules(case: Any) -> None:
         follow_query_rules(case)
     if case.body is not None and not negative(ParameterLocation.BODY):
         codes = {
-            key: list(model.objects.order_by("code").values_list("code", flat=True))
+            # Active objects only: an archived one is no object to refer to.
+            key: list(model.objects.active().order_by("code").values_list("code", flat=True))
             for key, model in REFERENCES.items()
         }
         follow_body_rules(case, codes)

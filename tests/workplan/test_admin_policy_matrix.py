@@ -38,6 +38,7 @@ from tests.factories import (
     ResultFactory,
 )
 from tests.workplan.test_admin import admin_url, form_data
+from tests.workplan.test_admin_memberships import user_change
 from workplan import services
 from workplan.choices import Role
 from workplan.models import (
@@ -639,24 +640,12 @@ def test_the_token_forms_user_picker_finds_users_for_plan_admins(
         assert [r["text"] for r in response.json()["results"]] == ["se-sync"]
 
 
-def user_change_form(client: Client, user: Any) -> tuple[str, dict[str, Any]]:
-    url = reverse("admin:auth_user_change", args=(user.pk,))
-    response = client.get(url)
-    assert response.status_code == 200
-    data = form_data(response)
-    for name in ("date_joined", "last_login"):  # split date and time widgets
-        value = data.pop(name, None)
-        if value:
-            data[f"{name}_0"], data[f"{name}_1"] = value.date(), value.time()
-    return url, data
-
-
 @pytest.mark.parametrize("role", ROLES)
 def test_plan_admins_grant_roles_but_not_more(plan: Plan, root: Client, role: str) -> None:
     user, client = as_role(role, plan, root)
     partner = get_user_model().objects.create_user("se-sync", password="secret")
     # The full form, as a superuser sees it, with a role granted and the account forged.
-    url, data = user_change_form(root, partner)
+    url, data = user_change(root, partner)
     data |= {
         "membership-0-agency": plan.agency_a.pk,
         "membership-0-role": Role.EDITOR,
